@@ -1,0 +1,20 @@
+# Helpers shared by the benchmark scripts (sourced).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-32}
+ROUNDS=${ROUNDS:-3}
+command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install -y wrk)" >&2; exit 1; }
+
+wait_http() { for _ in $(seq 1 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
+# rps URL [wrk args...] → requests/s, p50 ms, p99 ms
+rps() {
+  local url=$1; shift
+  wrk -t"$(( CONNS < 2 ? 1 : 2 ))" -c"$CONNS" -d"$DURATION" --timeout 60s --latency "$@" "$url" | awk '
+    /Requests\/sec/ {r=$2}
+    /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+    END {printf "%s %s %s\n", r, p50, p99}'
+}
+# manifest_head PORT → the [server] and [runtime] part every bench manifest shares.
+manifest_head() { printf '[server]\nlisten = "127.0.0.1:%s"\n[runtime]\ncache_dir = "%s/.cache/atelier"\n' "$1" "$root"; }

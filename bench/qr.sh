@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# QR generate and decode: Atelier's qr component vs the Python service (bench/baselines/qr_service,
+# gunicorn 4 sync workers), same wrk load, interleaved rounds, ratios printed. Also the native
+# per-operation time of the same Rust code (the component's must be ≤ 1.5× of it).
+. "$(dirname "$0")/lib.sh"
+venv=.cache/qr-baseline
+if [ ! -x $venv/bin/gunicorn ]; then
+  python3 -m venv $venv
+  $venv/bin/pip install -q flask gunicorn "qrcode[pil]" opencv-python-headless
+fi
+text="https://example.com/some/path"
+cat > /tmp/atelier-bench-qr.toml <<TOML
+$(manifest_head 8291)
+[[function]]
+name = "qr"
+component = "$root/target/wasm32-wasip2/release/qr.wasm"
+routes = [{ path = "/qr" }]
+limits = { memory_mb = 256, max_concurrency = 256 }
+TOML
+target/release/atelier serve --config /tmp/atelier-bench-qr.toml 2>/dev/null & a=$!
+(cd bench/baselines/qr_service && exec "$root/$venv/bin/gunicorn" -w 4 -b 127.0.0.1:8292 app:app 2>/dev/null) & p=$!
+trap 'kill $a $p 2>/dev/null' EXIT
+wait_http http://127.0.0.1:8291/readyz; wait_http "http://127.0.0.1:8292/qr?text=x"
+# The same image for both decoders: the baseline's own ECC-H code of $text.
+curl -fs "http://127.0.0.1:8292/qr?text=$text" -o /tmp/bench-qr.png
+cat > /tmp/bench-qr-post.lua <<'LUA'
+wrk.method = "POST"
+local f = io.open("/tmp/bench-qr.png", "rb"); wrk.body = f:read("*all"); f:close()
+wrk.headers["Content-Type"] = "image/png"
+LUA
+gen="/qr?text=$text&ecc=H&scale=10&border=4"
+echo "round | generate atelier_rps p50 p99 | python_rps p50 p99 | ratio | decode atelier_rps p50 p99 | python_rps p50 p99 | ratio"
+for i in $(seq 1 "$ROUNDS"); do
+  read -r ag a5 a9 < <(rps "http://127.0.0.1:8291$gen")
+  read -r pg p5 p9 < <(rps "http://127.0.0.1:8292$gen")
+  read -r ad d5 d9 < <(rps http://127.0.0.1:8291/qr/decode -s /tmp/bench-qr-post.lua)
+  read -r pd q5 q9 < <(rps http://127.0.0.1:8292/qr/decode -s /tmp/bench-qr-post.lua)
+  echo "$i | $ag $a5 $a9 | $pg $p5 $p9 | $(python3 -c "print(f'{$ag/$pg:.1f}x')") | $ad $d5 $d9 | $pd $q5 $q9 | $(python3 -c "print(f'{$ad/$pd:.1f}x')")"
+done
+cargo run -q --release -p qr --example ops -- "$text"
+# Component per-op time: one connection, sequential requests.
+CONNS=1 DURATION=5s
+read -r g1 _ _ < <(rps "http://127.0.0.1:8291$gen")
+read -r d1 _ _ < <(rps http://127.0.0.1:8291/qr/decode -s /tmp/bench-qr-post.lua)
+echo "component sequential: generate $(python3 -c "print(f'{1e6/$g1:.0f}')") us/req, decode $(python3 -c "print(f'{1e6/$d1:.0f}')") us/req (HTTP and instantiation included)"

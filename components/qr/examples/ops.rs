@@ -1,0 +1,36 @@
+//! Per-operation time of the QR code paths, natively: `cargo run --release -p qr --example ops`.
+//! The component runs the same code; `bench/qr.sh` compares both.
+
+use std::time::Instant;
+
+fn main() {
+    let text = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "https://example.com/some/path".into());
+    let raw = qr::options::RawOptions::from_pairs(&[
+        ("text".into(), text),
+        ("ecc".into(), "H".into()),
+        ("scale".into(), "10".into()),
+        ("border".into(), "4".into()),
+    ])
+    .unwrap();
+    let options = raw.validate().unwrap();
+    let n = 2000;
+    let t = Instant::now();
+    let mut png = Vec::new();
+    for _ in 0..n {
+        png = qr::encode::render(&options).unwrap().bytes;
+    }
+    let gen_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let n = 500;
+    let t = Instant::now();
+    for _ in 0..n {
+        let grey = qr::decode::load(&png).unwrap();
+        assert_eq!(qr::decode::decode(&grey).len(), 1);
+    }
+    let dec_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "native generate_us={gen_us:.1} decode_us={dec_us:.1} png_bytes={}",
+        png.len()
+    );
+}

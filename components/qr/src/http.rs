@@ -1,0 +1,126 @@
+//! HTTP surface of the QR function: routes, parameter sources, status codes.
+
+use atelier_guest::{Request, Response};
+use serde_json::{json, Value};
+
+use crate::decode::{self, LoadError};
+use crate::options::{ParamError, RawOptions};
+use crate::{batch, encode};
+
+pub fn route(req: Request) -> Response {
+    let sub = req
+        .path
+        .trim_end_matches('/')
+        .rsplit_once("/qr")
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_default();
+    match (req.method.as_str(), sub.as_str()) {
+        ("GET", "") => generate(RawOptions::from_pairs(&req.query_pairs())),
+        ("POST", "") => generate(json_body(&req).and_then(|v| RawOptions::from_json(&v))),
+        ("POST", "/batch") => batch_zip(&req),
+        ("POST", "/decode") => decode_codes(&req),
+        (_, "" | "/batch" | "/decode") => Response::error(
+            405,
+            "method_not_allowed",
+            format!("{} is not allowed here", req.method),
+            None,
+        ),
+        _ => Response::error(
+            404,
+            "not_found",
+            format!("no QR endpoint at {}", req.path),
+            None,
+        ),
+    }
+}
+
+fn bad_param(e: ParamError) -> Response {
+    Response::error(
+        400,
+        "bad_parameter",
+        format!("{}: {}", e.param, e.message),
+        Some(&e.param),
+    )
+}
+
+fn json_body(req: &Request) -> Result<Value, ParamError> {
+    serde_json::from_slice(&req.body)
+        .map_err(|e| ParamError::new("body", format!("invalid JSON: {e}")))
+}
+
+fn generate(raw: Result<RawOptions, ParamError>) -> Response {
+    match raw
+        .and_then(|r| r.validate())
+        .and_then(|o| encode::render(&o))
+    {
+        Ok(rendered) => Response::bytes(rendered.content_type, rendered.bytes)
+            .with_header("x-qr-version", rendered.version.to_string())
+            .with_header("cache-control", "public, max-age=86400"),
+        Err(e) => bad_param(e),
+    }
+}
+
+fn batch_zip(req: &Request) -> Response {
+    let body = match json_body(req) {
+        Ok(v) => v,
+        Err(e) => return bad_param(e),
+    };
+    match batch::build(&body) {
+        Ok(zip) => Response::bytes("application/zip", zip).with_header(
+            "content-disposition",
+            "attachment; filename=\"qr-codes.zip\"",
+        ),
+        Err(batch::BatchError::TooMany { count }) => Response::error(
+            413,
+            "too_many_items",
+            format!("{count} items; at most {} per batch", batch::MAX_ITEMS),
+            Some("items"),
+        ),
+        Err(batch::BatchError::Param(e)) => bad_param(e),
+    }
+}
+
+fn decode_codes(req: &Request) -> Response {
+    let image = match atelier_guest::upload(req, "file") {
+        Ok(bytes) => bytes,
+        Err(message) => return Response::error(400, "bad_upload", message, Some("file")),
+    };
+    if image.is_empty() {
+        return Response::error(
+            400,
+            "empty_body",
+            "send the image as the body or as a multipart `file` field",
+            Some("file"),
+        );
+    }
+    let grey = match decode::load(&image) {
+        Ok(g) => g,
+        Err(LoadError::TooLarge { width, height }) => {
+            return Response::error(
+                413,
+                "image_too_large",
+                format!("{width}×{height} exceeds {} pixels", decode::MAX_PIXELS),
+                Some("file"),
+            )
+        }
+        Err(LoadError::Unsupported(m)) => {
+            return Response::error(400, "unsupported_image", m, Some("file"))
+        }
+        Err(LoadError::Corrupt(m)) => {
+            return Response::error(
+                400,
+                "corrupt_image",
+                format!("cannot decode the image: {m}"),
+                Some("file"),
+            )
+        }
+    };
+    let codes: Vec<Value> = decode::decode(&grey)
+        .into_iter()
+        .map(|c| json!({ "text": c.text, "corners": c.corners, "version": c.version }))
+        .collect();
+    Response::json(
+        200,
+        &json!({ "codes": codes, "width": grey.width(), "height": grey.height() }),
+    )
+}

@@ -1,0 +1,111 @@
+//! A thin debug function over `atelier:vision`, like rembg's "only mask":
+//! - `POST /segment[?model=name]` (image body or multipart `file`) → the alpha matte as a
+//!   greyscale PNG of the input's size;
+//! - `POST /segment/faces` → `{"faces": [{box, landmarks, score}]}`;
+//! - `GET /segment/models` → the configured segmentation models.
+#![cfg(target_arch = "wasm32")]
+
+use atelier_guest::{serve, Request, Response};
+use atelier_vision_guest::{decode_upload, faces, segmentation, status_of, to_image, DecodeError};
+use serde_json::json;
+
+struct Segment;
+
+fn vision_error(e: &atelier_vision_guest::VisionError) -> Response {
+    let (status, code, message) = status_of(e);
+    let r = Response::error(status, code, message, None);
+    if status == 503 {
+        r.with_header("retry-after", "1")
+    } else {
+        r
+    }
+}
+
+fn handle(req: Request) -> Response {
+    let sub = req
+        .path
+        .trim_end_matches('/')
+        .rsplit_once("/segment")
+        .map(|(_, r)| r.to_string())
+        .unwrap_or_default();
+    if req.method == "GET" && sub == "/models" {
+        return Response::json(200, &json!({ "models": segmentation::models() }));
+    }
+    if req.method != "POST" {
+        return Response::error(405, "method_not_allowed", "POST an image", None);
+    }
+    let upload = match atelier_guest::upload(&req, "file") {
+        Ok(b) if !b.is_empty() => b,
+        Ok(_) => return Response::error(400, "empty_body", "send an image", Some("file")),
+        Err(m) => return Response::error(400, "bad_upload", m, Some("file")),
+    };
+    let rgb = match decode_upload(&upload) {
+        Ok(rgb) => rgb,
+        Err(DecodeError::Invalid(m)) => {
+            return Response::error(400, "invalid_image", m, Some("file"))
+        }
+        Err(DecodeError::TooLarge { width, height }) => {
+            return Response::error(
+                413,
+                "image_too_large",
+                format!("{width}×{height} is too many pixels"),
+                Some("file"),
+            )
+        }
+    };
+    let image = to_image(&rgb);
+    match sub.as_str() {
+        "" => {
+            let model = req
+                .query_pairs()
+                .into_iter()
+                .find(|(k, _)| k == "model")
+                .map(|(_, v)| v);
+            match segmentation::segment(&image, model.as_deref()) {
+                Ok(matte) => {
+                    let mut png = Vec::new();
+                    let encoder = image::codecs::png::PngEncoder::new(&mut png);
+                    match image::ImageEncoder::write_image(
+                        encoder,
+                        &matte,
+                        rgb.width(),
+                        rgb.height(),
+                        image::ExtendedColorType::L8,
+                    ) {
+                        Ok(()) => Response::bytes("image/png", png),
+                        Err(e) => Response::error(500, "encode_failed", e.to_string(), None),
+                    }
+                }
+                Err(e) => vision_error(&e),
+            }
+        }
+        "/faces" => match faces::detect(&image) {
+            Ok(found) => Response::json(
+                200,
+                &json!({ "faces": found.iter().map(|f| json!({
+                "box": [f.x, f.y, f.width, f.height],
+                "landmarks": f.landmarks.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
+                "score": f.score,
+            })).collect::<Vec<_>>() }),
+            ),
+            Err(e) => vision_error(&e),
+        },
+        _ => Response::error(
+            404,
+            "not_found",
+            format!("no endpoint at {}", req.path),
+            None,
+        ),
+    }
+}
+
+impl wasip2::exports::http::incoming_handler::Guest for Segment {
+    fn handle(
+        request: wasip2::http::types::IncomingRequest,
+        out: wasip2::http::types::ResponseOutparam,
+    ) {
+        serve(request, out, handle);
+    }
+}
+
+wasip2::http::proxy::export!(Segment);

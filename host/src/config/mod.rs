@@ -1,0 +1,374 @@
+//! The manifest: what to serve and under which limits.
+//!
+//! A manifest is TOML (see `host/default.toml`, embedded as the default). Loading parses, then
+//! validates; every error names the file and the line of the offending value, so an operator can
+//! fix a bad manifest without guessing. Relative component paths resolve against the manifest's
+//! folder (or the working directory for the embedded default).
+
+mod error;
+mod limits;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use error::ConfigError;
+pub use limits::Limits;
+
+/// The manifest compiled into the binary: serves the built-in functions.
+pub const DEFAULT_MANIFEST: &str = include_str!("../../default.toml");
+/// The name errors use for the embedded manifest.
+pub const DEFAULT_MANIFEST_NAME: &str = "<embedded default manifest>";
+
+/// A validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub server: ServerConfig,
+    pub runtime: RuntimeConfig,
+    pub functions: Vec<FunctionConfig>,
+    pub vision: VisionConfig,
+}
+
+/// Where vision inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// CUDA when it works, else CPU (logged, and visible in metrics).
+    Auto,
+    Cpu,
+    /// CUDA or a startup error.
+    Cuda,
+}
+
+/// The `atelier:vision` host functions: models, device, batching.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisionConfig {
+    /// The model manifest; model files are looked up beside it.
+    pub models: PathBuf,
+    pub device: Device,
+    /// Most images per inference batch.
+    pub max_batch: usize,
+    /// How long the first request of a batch waits for others, ms.
+    pub max_wait_ms: u64,
+    /// Requests waiting per model before new ones get 503.
+    pub queue: usize,
+    /// ONNX Runtime intra-op threads per session; 0 = its default (all cores).
+    pub threads: usize,
+    /// The ONNX Runtime library; default `ORT_DYLIB_PATH`.
+    pub ort_library: Option<PathBuf>,
+}
+
+impl Default for VisionConfig {
+    fn default() -> Self {
+        VisionConfig {
+            models: PathBuf::from("models/models.toml"),
+            device: Device::Auto,
+            max_batch: 16,
+            max_wait_ms: 2,
+            queue: 256,
+            threads: 0,
+            ort_library: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// How long shutdown waits for in-flight requests.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Folder of compiled components (`.cwasm`), keyed by component hash and engine.
+    pub cache_dir: PathBuf,
+    /// Use the pooling instance allocator (falls back to on-demand when it cannot reserve memory).
+    pub pooling: bool,
+    /// Pooling slots; 0 means the sum of every function's `max_concurrency`.
+    pub max_instances: u32,
+    /// Epoch tick: the granularity of CPU deadlines and of yielding a busy guest.
+    pub epoch_tick_ms: u64,
+    /// Bytes of each linear memory kept resident between instances (faster reuse).
+    pub memory_keep_resident_kb: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: PathBuf::from(".cache/atelier"),
+            pooling: true,
+            max_instances: 0,
+            epoch_tick_ms: 5,
+            memory_keep_resident_kb: 1024,
+        }
+    }
+}
+
+/// One HTTP function: a component and where it is reachable.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    pub name: String,
+    pub component: PathBuf,
+    pub routes: Vec<RouteConfig>,
+    pub limits: Limits,
+    /// Host interfaces this function may import beyond WASI (e.g. `atelier:vision`).
+    pub grants: Vec<String>,
+    /// Environment variables the component sees.
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Path prefix, matched on whole segments (`/qr` matches `/qr` and `/qr/decode`, not `/qrx`).
+    pub path: String,
+    /// Host names this route answers; empty means any host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    runtime: RuntimeConfig,
+    #[serde(default)]
+    defaults: limits::RawLimits,
+    #[serde(default, rename = "function")]
+    functions: Vec<RawFunction>,
+    #[serde(default)]
+    vision: VisionConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunction {
+    name: Spanned<String>,
+    component: Spanned<PathBuf>,
+    routes: Spanned<Vec<RouteConfig>>,
+    limits: Option<Spanned<limits::RawLimits>>,
+    #[serde(default)]
+    grants: Vec<Spanned<String>>,
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
+}
+
+/// Paths the host answers itself (ops endpoints, admin API); no route may claim them.
+pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/admin"];
+
+/// Host interfaces a manifest may grant.
+pub const KNOWN_GRANTS: &[&str] = &["atelier:vision"];
+
+impl Manifest {
+    /// Loads and validates a manifest file.
+    pub fn load(path: &Path) -> Result<Manifest, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// The embedded default manifest, paths relative to the working directory.
+    pub fn embedded() -> Result<Manifest, ConfigError> {
+        Self::parse(DEFAULT_MANIFEST, DEFAULT_MANIFEST_NAME, Path::new("."))
+    }
+
+    /// Parses manifest text; `origin` names it in errors, `base` anchors relative paths.
+    pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest, ConfigError> {
+        let at = |span: Option<Range<usize>>, message: String| {
+            let (line, column) = span.map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Invalid {
+                origin: origin.to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: RawManifest =
+            toml::from_str(text).map_err(|e| at(e.span(), e.message().to_string()))?;
+        let defaults = raw
+            .defaults
+            .resolve(&Limits::default())
+            .map_err(|m| at(None, format!("[defaults]: {m}")))?;
+        if raw.runtime.epoch_tick_ms == 0 {
+            return Err(at(None, "runtime.epoch_tick_ms must be at least 1".into()));
+        }
+
+        let mut names = HashSet::new();
+        let mut routes_seen = HashSet::new();
+        let mut functions = Vec::new();
+        for f in raw.functions {
+            let name = f.name.get_ref().clone();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(at(Some(f.name.span()), format!("function name {name:?} must be non-empty and use only letters, digits, '-' and '_'")));
+            }
+            if !names.insert(name.clone()) {
+                return Err(at(
+                    Some(f.name.span()),
+                    format!("function {name:?} is declared twice"),
+                ));
+            }
+            let component = base.join(f.component.get_ref());
+            let routes_span = f.routes.span();
+            let routes = f.routes.into_inner();
+            if routes.is_empty() {
+                return Err(at(
+                    Some(routes_span),
+                    format!("function {name:?} has no routes"),
+                ));
+            }
+            for r in &routes {
+                if !r.path.starts_with('/') {
+                    return Err(at(
+                        Some(routes_span.clone()),
+                        format!("route path {:?} must start with '/'", r.path),
+                    ));
+                }
+                if let Some(reserved) = RESERVED_PATHS
+                    .iter()
+                    .find(|p| r.path == **p || r.path.starts_with(&format!("{p}/")))
+                {
+                    return Err(at(
+                        Some(routes_span.clone()),
+                        format!(
+                            "route path {:?} is reserved for the host ({reserved})",
+                            r.path
+                        ),
+                    ));
+                }
+                let hosts = if r.hosts.is_empty() {
+                    vec![String::new()]
+                } else {
+                    r.hosts.clone()
+                };
+                for h in hosts {
+                    let key = (
+                        h.to_ascii_lowercase(),
+                        r.path.trim_end_matches('/').to_string(),
+                    );
+                    if !routes_seen.insert(key) {
+                        return Err(at(
+                            Some(routes_span.clone()),
+                            format!("route {:?} is declared by two functions", r.path),
+                        ));
+                    }
+                }
+            }
+            let limits = match f.limits {
+                Some(raw) => {
+                    let span = raw.span();
+                    raw.into_inner()
+                        .resolve(&defaults)
+                        .map_err(|m| at(Some(span), m))?
+                }
+                None => defaults.clone(),
+            };
+            let mut grants = Vec::new();
+            for g in f.grants {
+                if !KNOWN_GRANTS.contains(&g.get_ref().as_str()) {
+                    return Err(at(
+                        Some(g.span()),
+                        format!(
+                            "unknown grant {:?}; known: {}",
+                            g.get_ref(),
+                            KNOWN_GRANTS.join(", ")
+                        ),
+                    ));
+                }
+                grants.push(g.into_inner());
+            }
+            functions.push(FunctionConfig {
+                name,
+                component,
+                routes,
+                limits,
+                grants,
+                env: f.env.into_iter().collect(),
+            });
+        }
+        let mut vision = raw.vision;
+        vision.models = base.join(&vision.models);
+        if let Some(lib) = &vision.ort_library {
+            vision.ort_library = Some(base.join(lib));
+        }
+        Ok(Manifest {
+            server: raw.server,
+            runtime: raw.runtime,
+            functions,
+            vision,
+        })
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let m = Manifest::embedded().unwrap();
+        assert!(m.functions.iter().any(|f| f.name == "hello"));
+    }
+
+    #[test]
+    fn errors_name_origin_and_line() {
+        let text = "[[function]]\nname = \"a\"\ncomponent = \"a.wasm\"\nroutes = [{ path = \"/a\" }]\n\n[[function]]\nname = \"a\"\ncomponent = \"b.wasm\"\nroutes = [{ path = \"/b\" }]\n";
+        let err = Manifest::parse(text, "m.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("m.toml:7:"), "{err}");
+        assert!(err.contains("declared twice"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let text = "[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n";
+        let err = Manifest::parse(text, "m.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("m.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn bad_limit_is_refused() {
+        let text = "[[function]]\nname = \"a\"\ncomponent = \"a.wasm\"\nroutes = [{ path = \"/a\" }]\nlimits = { memory_mb = 0 }\n";
+        let err = Manifest::parse(text, "m.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("memory_mb"), "{err}");
+    }
+}

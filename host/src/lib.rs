@@ -1,0 +1,15 @@
+//! Atelier: a host that runs sandboxed `wasi:http` components as HTTP functions.
+//!
+//! Layers, each depending only on those below it:
+//! - [`app`]: wires a manifest into a running server (what `atelier serve` calls);
+//! - [`server`]: hyper accept loop, routing, request limits, ops endpoints;
+//! - [`runtime`]: wasmtime engine, compile cache, per-request sandboxed instances;
+//! - [`config`]: the TOML manifest and its validation;
+//! - [`telemetry`]: logs and metrics.
+
+pub mod app;
+pub mod config;
+pub mod runtime;
+pub mod server;
+pub mod telemetry;
+pub mod vision;

@@ -1,0 +1,154 @@
+//! The wasmtime side of the host: one engine, compiled components, a fresh sandboxed instance
+//! per request.
+//!
+//! - [`engine`]: engine configuration, pooling allocator, epoch ticker;
+//! - [`cache`]: compiled components on disk;
+//! - [`sandbox`]: per-request store data (WASI, wasi:http, memory cap, outbound HTTP denied);
+//! - [`function`]: a loaded function and one request's run under its CPU, wall-clock and memory limits;
+//! - [`guest_log`]: component stdout/stderr as tagged log lines.
+//!
+//! Invariant: a component is instantiated only through an `InstancePre` checked against the
+//! function's grants, so an ungranted import is refused at load, never at request time.
+
+pub mod cache;
+pub mod engine;
+pub mod function;
+pub mod guest_log;
+pub mod sandbox;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::Linker;
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+use crate::config::{FunctionConfig, RuntimeConfig};
+use crate::telemetry::Metrics;
+use crate::vision::Vision;
+pub use cache::{CacheOutcome, CompileCache};
+pub use engine::{Allocation, PoolSizing};
+pub use function::{Function, InvokeError};
+pub use sandbox::Sandbox;
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("function {function:?}: cannot read component {path}: {source}")]
+    Read {
+        function: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("function {function:?}: not a valid component: {message}")]
+    Compile { function: String, message: String },
+    #[error(
+        "function {function:?}: component imports `{import}`, which needs the grant {grant:?}"
+    )]
+    NotGranted {
+        function: String,
+        import: String,
+        grant: String,
+    },
+    #[error("function {function:?}: {message}")]
+    Link { function: String, message: String },
+}
+
+/// The engine, the linker every function shares, and the compile cache.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<Sandbox>,
+    cache: CompileCache,
+    allocation: Allocation,
+    tick: Duration,
+    metrics: Arc<Metrics>,
+    vision: Option<Arc<Vision>>,
+}
+
+impl Runtime {
+    /// Builds the engine and linker and starts the epoch ticker.
+    pub fn new(
+        config: &RuntimeConfig,
+        sizing: PoolSizing,
+        metrics: Arc<Metrics>,
+        vision: Option<Arc<Vision>>,
+    ) -> wasmtime::Result<Self> {
+        let (engine, allocation) = engine::build(config, sizing)?;
+        let tick = Duration::from_millis(config.epoch_tick_ms);
+        engine::start_epoch_ticker(&engine, tick);
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::vision::add_to_linker(&mut linker, Sandbox::vision)?;
+        let cache = CompileCache::new(&engine, &config.cache_dir);
+        tracing::info!(?allocation, "wasmtime engine ready");
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            allocation,
+            tick,
+            metrics,
+            vision,
+        })
+    }
+
+    pub fn allocation(&self) -> Allocation {
+        self.allocation
+    }
+
+    /// Reads, compiles (or loads from cache), checks grants and pre-instantiates a function.
+    pub fn load(&self, config: &FunctionConfig) -> Result<Function, LoadError> {
+        let started = Instant::now();
+        let bytes = std::fs::read(&config.component).map_err(|source| LoadError::Read {
+            function: config.name.clone(),
+            path: config.component.display().to_string(),
+            source,
+        })?;
+        self.load_bytes(config, &bytes).inspect(|_| {
+            tracing::debug!(function = %config.name, elapsed_ms = started.elapsed().as_millis() as u64, "function loaded");
+        })
+    }
+
+    /// Same as [`Runtime::load`] for component bytes already in memory.
+    pub fn load_bytes(&self, config: &FunctionConfig, bytes: &[u8]) -> Result<Function, LoadError> {
+        let name = &config.name;
+        let compile_err = |e: wasmtime::Error| LoadError::Compile {
+            function: name.clone(),
+            message: format!("{e:#}"),
+        };
+        let (component, outcome) = self.cache.load(&self.engine, bytes).map_err(compile_err)?;
+        let ty = component.component_type();
+        for (import, _) in ty.imports(&self.engine) {
+            if let Some(grant) = crate::config::KNOWN_GRANTS
+                .iter()
+                .find(|g| import.starts_with(&format!("{g}/")))
+            {
+                if !config.grants.iter().any(|g| g == grant) {
+                    return Err(LoadError::NotGranted {
+                        function: name.clone(),
+                        import: import.to_string(),
+                        grant: grant.to_string(),
+                    });
+                }
+            }
+        }
+        let link_err = |e: wasmtime::Error| LoadError::Link {
+            function: name.clone(),
+            message: format!("{e:#}"),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(link_err)?;
+        let pre = ProxyPre::new(instance_pre).map_err(|e| LoadError::Link {
+            function: name.clone(),
+            message: format!("component does not export wasi:http/incoming-handler: {e:#}"),
+        })?;
+        tracing::info!(function = %name, cache = ?outcome, "function ready");
+        Ok(Function::new(
+            config,
+            pre,
+            self.tick,
+            self.metrics.clone(),
+            self.vision.clone(),
+        ))
+    }
+}

@@ -1,0 +1,119 @@
+//! Routing: (host, path) → function.
+//!
+//! A route is a path prefix matched on whole segments (`/qr` matches `/qr`, `/qr/` and
+//! `/qr/decode`, never `/qrcode`) and optionally a set of host names. Routes naming the request's
+//! host win over host-less ones; among those, the longest prefix wins. Manifest validation
+//! guarantees no two functions declare the same (host, prefix).
+
+use std::sync::Arc;
+
+use crate::config::RouteConfig;
+
+struct Entry<T> {
+    host: Option<String>,
+    prefix: String,
+    target: Arc<T>,
+}
+
+/// A routing table to targets of type `T`.
+pub struct Router<T> {
+    entries: Vec<Entry<T>>,
+}
+
+impl<T> Default for Router<T> {
+    fn default() -> Self {
+        Router {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T> Router<T> {
+    /// Adds every route of one target.
+    pub fn add(&mut self, routes: &[RouteConfig], target: Arc<T>) {
+        for route in routes {
+            let prefix = route.path.trim_end_matches('/').to_string();
+            let hosts: Vec<Option<String>> = if route.hosts.is_empty() {
+                vec![None]
+            } else {
+                route
+                    .hosts
+                    .iter()
+                    .map(|h| Some(h.to_ascii_lowercase()))
+                    .collect()
+            };
+            for host in hosts {
+                self.entries.push(Entry {
+                    host,
+                    prefix: prefix.clone(),
+                    target: target.clone(),
+                });
+            }
+        }
+        // Host-specific first, then longest prefix first: the first match is the best one.
+        self.entries.sort_by(|a, b| {
+            b.host
+                .is_some()
+                .cmp(&a.host.is_some())
+                .then(b.prefix.len().cmp(&a.prefix.len()))
+        });
+    }
+
+    /// The target for a request. `host` may carry a port, which is ignored.
+    pub fn resolve(&self, host: Option<&str>, path: &str) -> Option<&Arc<T>> {
+        let host = host.map(|h| strip_port(h).to_ascii_lowercase());
+        self.entries
+            .iter()
+            .filter(|e| e.host.is_none() || e.host.as_deref() == host.as_deref())
+            .find(|e| matches_prefix(&e.prefix, path))
+            .map(|e| &e.target)
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| &h[1..]).unwrap_or(host);
+    }
+    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
+}
+
+fn matches_prefix(prefix: &str, path: &str) -> bool {
+    prefix.is_empty()
+        || path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(path: &str, hosts: &[&str]) -> RouteConfig {
+        RouteConfig {
+            path: path.into(),
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn segments_hosts_and_longest_prefix() {
+        let mut r = Router::default();
+        r.add(&[route("/qr", &[])], Arc::new("qr"));
+        r.add(&[route("/qr/decode", &[])], Arc::new("decode"));
+        r.add(&[route("/qr", &["a.example"])], Arc::new("tenant-a"));
+        r.add(&[route("/", &["b.example"])], Arc::new("tenant-b"));
+        assert_eq!(**r.resolve(None, "/qr").unwrap(), "qr");
+        assert_eq!(**r.resolve(None, "/qr/decode/x").unwrap(), "decode");
+        assert!(r.resolve(None, "/qrcode").is_none());
+        assert_eq!(
+            **r.resolve(Some("A.example:8080"), "/qr").unwrap(),
+            "tenant-a"
+        );
+        assert_eq!(
+            **r.resolve(Some("b.example"), "/anything").unwrap(),
+            "tenant-b"
+        );
+        assert!(r.resolve(None, "/other").is_none());
+    }
+}

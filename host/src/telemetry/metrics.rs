@@ -1,0 +1,135 @@
+//! The Prometheus metrics the host exports at `/metrics`.
+//!
+//! One registry per process; every family is labelled by function where it concerns one.
+//! Names follow Prometheus conventions (`_total` counters, `_seconds` histograms).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FunctionLabel {
+    pub function: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub function: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub model: String,
+    pub provider: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+/// Every metric family of the host.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<FunctionLabel, Histogram, fn() -> Histogram>,
+    pub instances_in_use: Family<FunctionLabel, Gauge>,
+    pub traps: Family<FunctionLabel, Counter>,
+    pub timeouts: Family<FunctionLabel, Counter>,
+    pub rejected: Family<FunctionLabel, Counter>,
+    /// 1 for the execution provider each vision model actually runs on.
+    pub vision_provider: Family<ProviderLabels, Gauge>,
+    pub vision_batch_size: Family<FunctionLabel, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("atelier");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let instances_in_use = Family::<FunctionLabel, Gauge>::default();
+        let traps = Family::<FunctionLabel, Counter>::default();
+        let timeouts = Family::<FunctionLabel, Counter>::default();
+        let rejected = Family::<FunctionLabel, Counter>::default();
+        let vision_provider = Family::<ProviderLabels, Gauge>::default();
+        let vision_batch_size =
+            Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                (|| Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]))
+                    as fn() -> Histogram,
+            );
+        registry.register(
+            "requests",
+            "HTTP requests answered, by function and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to the response head, by function",
+            latency.clone(),
+        );
+        registry.register(
+            "instances_in_use",
+            "Component instances running now",
+            instances_in_use.clone(),
+        );
+        registry.register("traps", "Requests whose instance trapped", traps.clone());
+        registry.register(
+            "timeouts",
+            "Requests stopped by a CPU deadline or wall-clock timeout",
+            timeouts.clone(),
+        );
+        registry.register(
+            "rejected",
+            "Requests refused because the function was saturated",
+            rejected.clone(),
+        );
+        registry.register(
+            "vision_provider",
+            "Execution provider each vision model runs on (1 = in use)",
+            vision_provider.clone(),
+        );
+        registry.register(
+            "vision_batch_size",
+            "Images per inference batch, by model",
+            vision_batch_size.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            instances_in_use,
+            traps,
+            timeouts,
+            rejected,
+            vision_provider,
+            vision_batch_size,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+
+    pub fn label(function: &str) -> FunctionLabel {
+        FunctionLabel {
+            function: function.to_string(),
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The `atelier:vision` host interface (`wit/vision.wit`): portrait segmentation and face
+//! detection, run natively with ONNX Runtime and imported by components.
+//!
+//! - [`models`]: the model manifest and sha256-checked model files;
+//! - [`engine`]: the ONNX Runtime library, execution provider choice, sessions;
+//! - [`batcher`]: coalescing concurrent calls into batches, with a bounded queue;
+//! - [`segment`] / [`faces`]: each model family's pre- and post-processing.
+//!
+//! Invariants: sessions are created once at startup and shared by every instance; a component
+//! only reaches these functions if its function was granted `atelier:vision` (checked at load by
+//! the runtime); every failure reaches the guest as a `vision-error`, never as a trap.
+
+pub mod batcher;
+pub mod engine;
+pub mod faces;
+pub mod models;
+pub mod segment;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use image::RgbImage;
+use ort::session::Session;
+use ort::value::Tensor;
+
+use crate::config::VisionConfig;
+use crate::telemetry::metrics::ProviderLabels;
+use crate::telemetry::Metrics;
+use batcher::Batcher;
+use models::{Kind, ModelManifest, ModelSpec};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "atelier:vision/imports",
+        imports: { default: async },
+    });
+}
+
+pub use bindings::atelier::vision::faces::{Face, Point};
+pub use bindings::atelier::vision::types::{Image, VisionError};
+
+/// Largest image side the vision functions accept.
+pub const MAX_SIDE: u32 = 12_000;
+
+/// Why vision could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum VisionSetupError {
+    #[error("vision model manifest {0}")]
+    Manifest(String),
+    #[error("vision model {model:?}: {message}")]
+    Model { model: String, message: String },
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+}
+
+type SegOutput = Result<Vec<f32>, VisionError>;
+
+struct Segmenter {
+    spec: ModelSpec,
+    batcher: Batcher<Vec<f32>, SegOutput>,
+}
+
+type FaceOutput = Result<[Vec<f32>; 12], VisionError>;
+
+/// Every loaded model, shared by all instances.
+pub struct Vision {
+    segmenters: HashMap<String, Segmenter>,
+    default_segmenter: String,
+    faces: Batcher<faces::Prepared, FaceOutput>,
+}
+
+fn failed(e: impl std::fmt::Display) -> VisionError {
+    VisionError::Failed(e.to_string())
+}
+
+/// Runs a batch of NCHW/NHWC inputs through a segmentation session, one output plane each.
+fn run_segmentation(
+    session: &mut Session,
+    spec: &ModelSpec,
+    batch_dynamic: bool,
+    inputs: Vec<Vec<f32>>,
+) -> Vec<SegOutput> {
+    let input = spec.input.as_ref().expect("validated at load");
+    let output_index = spec.output.as_ref().expect("validated at load").index;
+    let (w, h) = (input.width as usize, input.height as usize);
+    let shape_one = |n: usize| match input.layout {
+        models::Layout::Nchw => vec![n, 3, h, w],
+        models::Layout::Nhwc => vec![n, h, w, 3],
+    };
+    let mut run = |n: usize, data: Vec<f32>| -> Result<Vec<f32>, VisionError> {
+        let tensor = Tensor::from_array((shape_one(n), data)).map_err(failed)?;
+        let outputs = session.run(ort::inputs![tensor]).map_err(failed)?;
+        let (_, plane) = outputs[output_index]
+            .try_extract_tensor::<f32>()
+            .map_err(failed)?;
+        Ok(plane.to_vec())
+    };
+    if batch_dynamic && inputs.len() > 1 {
+        let n = inputs.len();
+        match run(n, inputs.concat()) {
+            Ok(all) => {
+                let per = all.len() / n;
+                all.chunks(per).map(|c| Ok(c.to_vec())).collect()
+            }
+            Err(e) => vec![Err(e); n],
+        }
+    } else {
+        inputs.into_iter().map(|data| run(1, data)).collect()
+    }
+}
+
+fn run_faces(session: &mut Session, prepared: faces::Prepared) -> FaceOutput {
+    let tensor = Tensor::from_array((vec![1, 3, prepared.height, prepared.width], prepared.data))
+        .map_err(failed)?;
+    let outputs = session.run(ort::inputs![tensor]).map_err(failed)?;
+    let mut planes: [Vec<f32>; 12] = Default::default();
+    for (i, plane) in planes.iter_mut().enumerate() {
+        *plane = outputs[i]
+            .try_extract_tensor::<f32>()
+            .map_err(failed)?
+            .1
+            .to_vec();
+    }
+    Ok(planes)
+}
+
+impl Vision {
+    /// Loads every model of the manifest: checks files, creates sessions, starts batchers.
+    pub fn load(config: &VisionConfig, metrics: &Metrics) -> Result<Vision, VisionSetupError> {
+        let manifest = ModelManifest::load(&config.models)?;
+        let dir = config
+            .models
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let library = config
+            .ort_library
+            .clone()
+            .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from))
+            .ok_or_else(|| VisionSetupError::Runtime("no ONNX Runtime library: set vision.ort_library or ORT_DYLIB_PATH (scripts/fetch-ort.sh)".into()))?;
+        let env = engine::environment(&library)?;
+        let wait = Duration::from_millis(config.max_wait_ms);
+        let mut segmenters = HashMap::new();
+        let mut faces_batcher = None;
+        for spec in &manifest.models {
+            let bytes = models::read_verified(spec, &dir)?;
+            let (mut session, provider) =
+                engine::session(&env, &spec.name, &bytes, config.device, config.threads)?;
+            tracing::info!(model = %spec.name, provider = provider.name(), "vision model loaded");
+            metrics
+                .vision_provider
+                .get_or_create(&ProviderLabels {
+                    model: spec.name.clone(),
+                    provider: provider.name().into(),
+                })
+                .set(1);
+            let batch_size = metrics
+                .vision_batch_size
+                .get_or_create(&Metrics::label(&spec.name))
+                .clone();
+            match spec.kind {
+                Kind::Segmentation => {
+                    let batch_dynamic = session
+                        .inputs()
+                        .first()
+                        .and_then(|i| i.dtype().tensor_shape())
+                        .is_some_and(|s| s.first().is_some_and(|d| *d < 0));
+                    let run_spec = spec.clone();
+                    let batcher = Batcher::spawn(
+                        &spec.name,
+                        config.max_batch,
+                        wait,
+                        config.queue,
+                        move |inputs: Vec<Vec<f32>>| {
+                            batch_size.observe(inputs.len() as f64);
+                            run_segmentation(&mut session, &run_spec, batch_dynamic, inputs)
+                        },
+                    );
+                    segmenters.insert(
+                        spec.name.clone(),
+                        Segmenter {
+                            spec: spec.clone(),
+                            batcher,
+                        },
+                    );
+                }
+                Kind::Faces => {
+                    let batcher = Batcher::spawn(
+                        &spec.name,
+                        1,
+                        Duration::ZERO,
+                        config.queue,
+                        move |inputs: Vec<faces::Prepared>| {
+                            batch_size.observe(inputs.len() as f64);
+                            inputs
+                                .into_iter()
+                                .map(|p| run_faces(&mut session, p))
+                                .collect()
+                        },
+                    );
+                    faces_batcher = Some(batcher);
+                }
+            }
+        }
+        let faces = faces_batcher.ok_or_else(|| {
+            VisionSetupError::Manifest(format!(
+                "{}: no model of kind \"faces\"",
+                config.models.display()
+            ))
+        })?;
+        Ok(Vision {
+            segmenters,
+            default_segmenter: manifest.default_segmenter,
+            faces,
+        })
+    }
+
+    fn to_rgb(image: Image) -> Result<RgbImage, VisionError> {
+        if image.width == 0
+            || image.height == 0
+            || image.width > MAX_SIDE
+            || image.height > MAX_SIDE
+        {
+            return Err(VisionError::InvalidImage(format!(
+                "{}×{} is outside 1..={MAX_SIDE} pixels per side",
+                image.width, image.height
+            )));
+        }
+        let expected = image.width as usize * image.height as usize * 3;
+        if image.rgb.len() != expected {
+            return Err(VisionError::InvalidImage(format!(
+                "{} bytes of RGB for {}×{}; expected {expected}",
+                image.rgb.len(),
+                image.width,
+                image.height
+            )));
+        }
+        RgbImage::from_raw(image.width, image.height, image.rgb)
+            .ok_or_else(|| VisionError::InvalidImage("bad buffer".into()))
+    }
+
+    /// The names of the segmentation models, the default first.
+    pub fn segmenter_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .segmenters
+            .keys()
+            .filter(|n| **n != self.default_segmenter)
+            .cloned()
+            .collect();
+        names.sort();
+        names.insert(0, self.default_segmenter.clone());
+        names
+    }
+
+    /// The alpha matte of `image` from `model` (default when `None`).
+    pub async fn segment(
+        &self,
+        image: Image,
+        model: Option<String>,
+    ) -> Result<Vec<u8>, VisionError> {
+        let name = model.unwrap_or_else(|| self.default_segmenter.clone());
+        let segmenter = self.segmenters.get(&name).ok_or_else(|| {
+            VisionError::UnknownModel(format!(
+                "{name:?}; available: {}",
+                self.segmenter_names().join(", ")
+            ))
+        })?;
+        let rgb = Self::to_rgb(image)?;
+        let size = rgb.dimensions();
+        let input = segmenter.spec.input.clone().expect("validated at load");
+        let output = segmenter.spec.output.clone().expect("validated at load");
+        let prepared = {
+            let input = input.clone();
+            tokio::task::spawn_blocking(move || segment::preprocess(&rgb, &input))
+                .await
+                .map_err(failed)?
+        };
+        let plane = segmenter
+            .batcher
+            .submit(prepared)
+            .map_err(|_| VisionError::Overloaded)?
+            .await
+            .map_err(failed)??;
+        tokio::task::spawn_blocking(move || {
+            segment::postprocess(&plane, &input, output.normalize, size)
+        })
+        .await
+        .map_err(failed)
+    }
+
+    /// Every face in `image`, best first.
+    pub async fn detect(&self, image: Image) -> Result<Vec<faces::Detection>, VisionError> {
+        let rgb = Self::to_rgb(image)?;
+        let prepared = tokio::task::spawn_blocking(move || faces::preprocess(&rgb))
+            .await
+            .map_err(failed)?;
+        let (w, h, scale) = (prepared.width, prepared.height, prepared.scale);
+        let outputs = self
+            .faces
+            .submit(prepared)
+            .map_err(|_| VisionError::Overloaded)?
+            .await
+            .map_err(failed)??;
+        let shape = faces::Prepared {
+            data: Vec::new(),
+            width: w,
+            height: h,
+            scale,
+        };
+        Ok(faces::decode(&outputs, &shape))
+    }
+}
+
+/// What a store exposes to the vision bindings: the shared models, if this host loaded any.
+pub struct VisionView<'a> {
+    pub vision: Option<&'a Arc<Vision>>,
+}
+
+impl VisionView<'_> {
+    fn get(&self) -> Result<Arc<Vision>, VisionError> {
+        self.vision
+            .cloned()
+            .ok_or_else(|| VisionError::Unavailable("vision is not configured on this host".into()))
+    }
+}
+
+impl bindings::atelier::vision::types::Host for VisionView<'_> {}
+
+impl bindings::atelier::vision::segmentation::Host for VisionView<'_> {
+    async fn segment(&mut self, img: Image, model: Option<String>) -> Result<Vec<u8>, VisionError> {
+        self.get()?.segment(img, model).await
+    }
+
+    async fn models(&mut self) -> Vec<String> {
+        self.get().map(|v| v.segmenter_names()).unwrap_or_default()
+    }
+}
+
+impl bindings::atelier::vision::faces::Host for VisionView<'_> {
+    async fn detect(&mut self, img: Image) -> Result<Vec<Face>, VisionError> {
+        let found = self.get()?.detect(img).await?;
+        Ok(found
+            .into_iter()
+            .map(|d| Face {
+                x: d.x,
+                y: d.y,
+                width: d.width,
+                height: d.height,
+                landmarks: d
+                    .landmarks
+                    .iter()
+                    .map(|p| Point { x: p[0], y: p[1] })
+                    .collect(),
+                score: d.score,
+            })
+            .collect())
+    }
+}
+
+struct HasVision;
+
+impl wasmtime::component::HasData for HasVision {
+    type Data<'a> = VisionView<'a>;
+}
+
+/// Adds `atelier:vision` to a linker; `view` finds the vision handle in the store data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    view: fn(&mut T) -> VisionView<'_>,
+) -> wasmtime::Result<()> {
+    bindings::atelier::vision::types::add_to_linker::<T, HasVision>(linker, view)?;
+    bindings::atelier::vision::segmentation::add_to_linker::<T, HasVision>(linker, view)?;
+    bindings::atelier::vision::faces::add_to_linker::<T, HasVision>(linker, view)?;
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Segmentation pre- and post-processing, as rembg does it for the u2net family:
+//! resize to the model's input (Lanczos), scale (by the image's max value or a constant),
+//! normalise per channel, lay out NCHW or NHWC; afterwards take the output channel, stretch it
+//! min–max when configured, quantise to 8 bits (truncating, like rembg) and resize back to the
+//! image's size (Lanczos).
+
+use image::imageops::FilterType;
+use image::{GrayImage, RgbImage};
+
+use super::models::{InputSpec, Layout, Normalize};
+
+/// Builds one image's input tensor data (without the batch dimension).
+pub fn preprocess(image: &RgbImage, input: &InputSpec) -> Vec<f32> {
+    let resized = image::imageops::resize(image, input.width, input.height, FilterType::Lanczos3);
+    let divisor = match input.scale.as_str() {
+        "max" => f32::from(resized.as_raw().iter().copied().max().unwrap_or(1).max(1)),
+        other => other.parse::<f32>().unwrap_or(255.0),
+    };
+    let (w, h) = (input.width as usize, input.height as usize);
+    let mut data = vec![0f32; w * h * 3];
+    for (i, px) in resized.pixels().enumerate() {
+        for c in 0..3 {
+            let v = (f32::from(px.0[c]) / divisor - input.mean[c]) / input.std[c];
+            match input.layout {
+                Layout::Nchw => data[c * w * h + i] = v,
+                Layout::Nhwc => data[i * 3 + c] = v,
+            }
+        }
+    }
+    data
+}
+
+/// Turns one model output plane (width × height of the model) into a matte of `size`.
+pub fn postprocess(
+    plane: &[f32],
+    input: &InputSpec,
+    normalize: Normalize,
+    size: (u32, u32),
+) -> Vec<u8> {
+    let (lo, hi) = match normalize {
+        Normalize::Minmax => plane
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v))),
+        Normalize::None => (0.0, 1.0),
+    };
+    let range = if hi > lo { hi - lo } else { 1.0 };
+    let bytes: Vec<u8> = plane
+        .iter()
+        .map(|&v| (((v - lo) / range).clamp(0.0, 1.0) * 255.0) as u8)
+        .collect();
+    let small =
+        GrayImage::from_raw(input.width, input.height, bytes).expect("plane has the model's size");
+    image::imageops::resize(&small, size.0, size.1, FilterType::Lanczos3).into_raw()
+}

@@ -1,0 +1,331 @@
+//! Harness for the end-to-end tests: start the real `atelier` binary on a manifest, wait until it
+//! is ready, talk HTTP to it, stop it (SIGTERM) when the handle drops.
+//!
+//! The binary is `target/release/atelier` (built by `scripts/test.sh`) unless `ATELIER_BIN` says
+//! otherwise; components come from `target/wasm32-wasip2/release/`; shared test data from
+//! `../shared/testdata` (or `ATELIER_SHARED`).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// Servers started by one test binary share the machine; a test that measures time takes this
+/// lock exclusively so that no other server of its binary competes for the cores meanwhile.
+static QUIET: RwLock<()> = RwLock::new(());
+
+/// How a server holds [`QUIET`] for its lifetime.
+enum Share {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The `atelier` binary under test.
+pub fn binary() -> PathBuf {
+    std::env::var_os("ATELIER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release/atelier"))
+}
+
+/// A built component, by crate name.
+pub fn component(name: &str) -> PathBuf {
+    let path = repo_root().join(format!("target/wasm32-wasip2/release/{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test.sh (it builds the components)",
+        path.display()
+    );
+    path
+}
+
+/// The shared folder beside the repository (test data and models).
+pub fn shared() -> PathBuf {
+    std::env::var_os("ATELIER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared"))
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running server; stopped with SIGTERM (then killed) on drop.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    log: PathBuf,
+    _share: Share,
+}
+
+/// Outcome of starting a server that was expected to fail.
+pub struct Failed {
+    pub code: Option<i32>,
+    pub stderr: String,
+}
+
+impl Server {
+    /// Starts `atelier serve` on a manifest body (the `[server]` listen address is added) and
+    /// waits until `/readyz` says ready.
+    pub fn start(manifest: &str) -> Server {
+        Self::start_with(manifest, &[])
+    }
+
+    /// Like [`Server::start`], for a test that measures time: no other server of this test
+    /// binary runs while it lives.
+    pub fn start_alone(manifest: &str) -> Server {
+        let share = Share::Alone(QUIET.write().unwrap_or_else(|e| e.into_inner()));
+        Self::launch(tempfile::tempdir().unwrap(), manifest, &[], share)
+    }
+
+    /// Like [`Server::start`] with extra environment variables.
+    pub fn start_with(manifest: &str, env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, manifest, env)
+    }
+
+    /// Starts in a given folder (its `cache/` persists between starts of the same folder).
+    pub fn start_in(dir: tempfile::TempDir, manifest: &str, env: &[(&str, &str)]) -> Server {
+        let share = Share::Shared(QUIET.read().unwrap_or_else(|e| e.into_inner()));
+        Self::launch(dir, manifest, env, share)
+    }
+
+    /// [`Server::start_in`] for a test that measures time (see [`Server::start_alone`]).
+    pub fn start_in_alone(dir: tempfile::TempDir, manifest: &str) -> Server {
+        let share = Share::Alone(QUIET.write().unwrap_or_else(|e| e.into_inner()));
+        Self::launch(dir, manifest, &[], share)
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        manifest: &str,
+        env: &[(&str, &str)],
+        share: Share,
+    ) -> Server {
+        let port = free_port();
+        let path = dir.path().join("atelier.toml");
+        let cache = dir.path().join("cache");
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndrain_timeout_ms = 5000\n\n[runtime]\ncache_dir = {cache:?}\n\n{manifest}"
+        );
+        std::fs::write(&path, text).unwrap();
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::new(binary());
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .current_dir(repo_root())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("starting atelier");
+        let mut server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            log,
+            _share: share,
+        };
+        server.wait_ready(Duration::from_secs(120));
+        server
+    }
+
+    /// Runs `atelier serve` on a manifest that must make it exit with an error.
+    pub fn start_expecting_failure(manifest_file: &Path) -> Failed {
+        let out = Command::new(binary())
+            .arg("serve")
+            .arg("--config")
+            .arg(manifest_file)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .current_dir(repo_root())
+            .output()
+            .expect("starting atelier");
+        Failed {
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn wait_ready(&mut self, limit: Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("atelier exited early ({status}):\n{}", self.log());
+            }
+            if let Ok(r) = ureq::get(&self.url("/readyz"))
+                .timeout(Duration::from_secs(2))
+                .call()
+            {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < limit,
+                "atelier not ready after {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Resident memory of the server process, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+/// A response read whole: status, headers, body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+fn read(result: Result<ureq::Response, ureq::Error>) -> Reply {
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("HTTP request failed: {e}"),
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .map(|n| {
+            (
+                n.clone(),
+                response.header(&n).unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(256 << 20)
+        .read_to_end(&mut body)
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// GET a URL.
+pub fn get(url: &str) -> Reply {
+    read(ureq::get(url).timeout(Duration::from_secs(120)).call())
+}
+
+/// GET with extra headers.
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = ureq::get(url).timeout(Duration::from_secs(120));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    read(req.call())
+}
+
+/// POST bytes with a content type and extra headers.
+pub fn post(url: &str, content_type: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+    let mut req = ureq::post(url)
+        .timeout(Duration::from_secs(120))
+        .set("content-type", content_type);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    read(req.send_bytes(body))
+}
+
+/// Sends only the head of a POST declaring `content_length` bytes and returns the status code
+/// the server answers with (servers refuse oversized bodies before reading them).
+pub fn post_declaring_length(url: &str, content_length: u64) -> u16 {
+    use std::io::Write;
+    let rest = url.trim_start_matches("http://");
+    let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {content_length}\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}

@@ -1,0 +1,146 @@
+//! Vision host functions through the real server and the `segment` debug component:
+//! fidelity against rembg, face counts, grants, and refusals.
+
+use atelier_e2e::{component, get, post, shared, Server};
+
+fn manifest(grant: bool) -> String {
+    format!(
+        "[[function]]\nname = \"segment\"\ncomponent = {:?}\nroutes = [{{ path = \"/segment\" }}]\n{}limits = {{ memory_mb = 512, cpu_ms = 10000, timeout_ms = 60000, max_body_kb = 20480 }}\n\n[vision]\nmodels = {:?}\ndevice = \"cpu\"\n",
+        component("segment"),
+        if grant { "grants = [\"atelier:vision\"]\n" } else { "" },
+        atelier_e2e::repo_root().join("models/models.toml"),
+    )
+}
+
+fn portrait(name: &str) -> Vec<u8> {
+    std::fs::read(shared().join("testdata/portraits").join(name)).unwrap()
+}
+
+fn grey(png: &[u8]) -> image::GrayImage {
+    image::load_from_memory(png).unwrap().to_luma8()
+}
+
+#[test]
+fn matte_matches_rembg() {
+    let server = Server::start(&manifest(true));
+    for name in [
+        "fr_obama.jpg",
+        "fr_biden.jpg",
+        "fr_two_people.jpg",
+        "skimage_astronaut.png",
+    ] {
+        let r = post(
+            &server.url("/segment"),
+            "application/octet-stream",
+            &portrait(name),
+            &[],
+        );
+        assert_eq!(r.status, 200, "{name}: {}", r.text());
+        let ours = grey(&r.body);
+        let stem = name.rsplit_once('.').unwrap().0;
+        let reference = grey(
+            &std::fs::read(
+                atelier_e2e::repo_root().join(format!("tests/fixtures/rembg/{stem}.png")),
+            )
+            .unwrap(),
+        );
+        assert_eq!(ours.dimensions(), reference.dimensions(), "{name}");
+        let (mut inter, mut union, mut diff) = (0u64, 0u64, 0u64);
+        for (a, b) in ours.pixels().zip(reference.pixels()) {
+            let (a, b) = (a.0[0], b.0[0]);
+            let (fa, fb) = (a >= 128, b >= 128);
+            inter += u64::from(fa && fb);
+            union += u64::from(fa || fb);
+            diff += u64::from(a.abs_diff(b));
+        }
+        let iou = inter as f64 / union.max(1) as f64;
+        let mean = diff as f64 / (ours.width() * ours.height()) as f64;
+        println!("{name}: IoU {iou:.4}, mean |Δalpha| {mean:.3}/255");
+        assert!(iou >= 0.99, "{name}: IoU {iou}");
+        assert!(mean <= 2.0, "{name}: mean |Δalpha| {mean}");
+    }
+}
+
+#[test]
+fn faces_are_counted_and_fast_model_works() {
+    let server = Server::start(&manifest(true));
+    let faces = |name: &str| {
+        post(
+            &server.url("/segment/faces"),
+            "image/jpeg",
+            &portrait(name),
+            &[],
+        )
+        .json()["faces"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let obama = faces("fr_obama.jpg");
+    assert_eq!(obama.len(), 1);
+    let b = &obama[0]["box"];
+    assert!(
+        (b[0].as_f64().unwrap() - 371.0).abs() < 10.0
+            && (b[1].as_f64().unwrap() - 90.0).abs() < 10.0,
+        "{b}"
+    );
+    assert_eq!(faces("fr_two_people.jpg").len(), 2);
+
+    let r = post(
+        &server.url("/segment?model=selfie"),
+        "image/jpeg",
+        &portrait("fr_obama.jpg"),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    let m = grey(&r.body);
+    assert_eq!(m.dimensions(), (910, 1137));
+    assert!(m.get_pixel(490, 300).0[0] > 200, "face is foreground");
+    assert!(m.get_pixel(10, 10).0[0] < 30, "corner is background");
+    assert_eq!(
+        get(&server.url("/segment/models")).json()["models"][0],
+        "u2netp"
+    );
+    let text = get(&server.url("/metrics")).text();
+    assert!(
+        text.contains(r#"atelier_vision_provider{model="u2netp",provider="cpu"} 1"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let server = Server::start(&manifest(true));
+    let r = post(
+        &server.url("/segment?model=nope"),
+        "image/jpeg",
+        &portrait("fr_obama.jpg"),
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "unknown_model");
+    let jpeg = portrait("fr_obama.jpg");
+    let r = post(
+        &server.url("/segment"),
+        "image/jpeg",
+        &jpeg[..jpeg.len() / 3],
+        &[],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = post(&server.url("/segment"), "image/jpeg", b"not an image", &[]);
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn ungranted_import_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, manifest(false)).unwrap();
+    let failed = Server::start_expecting_failure(&path);
+    assert_ne!(failed.code, Some(0));
+    assert!(
+        failed.stderr.contains("atelier:vision/") && failed.stderr.contains("grant"),
+        "{}",
+        failed.stderr
+    );
+}
