@@ -11,18 +11,27 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::config::Manifest;
+use crate::config::{Manifest, RouteConfig};
 use crate::runtime::{PoolSizing, Runtime};
-use crate::server::{Deployed, Routes, Server};
+use crate::server::{Deployed, Server};
 use crate::telemetry::Metrics;
+use crate::tenancy::store::Store;
+use crate::tenancy::{admin, Deployments, Tenant};
 use crate::vision::Vision;
 
-/// Pooling slots when the manifest leaves it to us: each function's concurrency, summed.
-fn pool_sizing(manifest: &Manifest) -> PoolSizing {
+/// Pooling slots when the manifest leaves it to us: each function's concurrency plus each
+/// tenant's, summed; memory: the largest any function or tenant may ask for.
+pub fn pool_sizing(manifest: &Manifest) -> PoolSizing {
     let sum: u64 = manifest
         .functions
         .iter()
         .map(|f| u64::from(f.limits.max_concurrency))
+        .chain(
+            manifest
+                .tenants
+                .iter()
+                .map(|t| u64::from(t.quotas.max_concurrency)),
+        )
         .sum();
     let instances = match manifest.runtime.max_instances {
         0 => sum.clamp(1, 10_000) as u32,
@@ -32,6 +41,12 @@ fn pool_sizing(manifest: &Manifest) -> PoolSizing {
         .functions
         .iter()
         .map(|f| f.limits.memory_bytes)
+        .chain(
+            manifest
+                .tenants
+                .iter()
+                .map(|t| t.quotas.function_limits.memory_bytes),
+        )
         .max()
         .unwrap_or(64 << 20);
     PoolSizing {
@@ -40,14 +55,19 @@ fn pool_sizing(manifest: &Manifest) -> PoolSizing {
     }
 }
 
-/// Loads every function of the manifest into a routing table.
-fn load_routes(runtime: &Runtime, manifest: &Manifest) -> anyhow::Result<Routes> {
-    let mut routes = Routes::default();
-    for config in &manifest.functions {
-        let function = runtime.load(config)?;
-        routes.add(&config.routes, Arc::new(Deployed::new(function)));
-    }
-    Ok(routes)
+/// Loads every function of the manifest.
+fn load_fixed(
+    runtime: &Runtime,
+    manifest: &Manifest,
+) -> anyhow::Result<Vec<(Vec<RouteConfig>, Arc<Deployed>)>> {
+    manifest
+        .functions
+        .iter()
+        .map(|config| {
+            let function = runtime.load(config)?;
+            Ok((config.routes.clone(), Arc::new(Deployed::new(function))))
+        })
+        .collect()
 }
 
 /// Serves `manifest` on `listener` until `shutdown` resolves.
@@ -57,28 +77,47 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let server = Server::new(metrics.clone());
+    let keys = admin::keys(&manifest.tenants, &manifest.admin).map_err(anyhow::Error::msg)?;
+    let server = Server::new(metrics.clone(), keys);
+    let table = server.table();
     let drain = Duration::from_millis(manifest.server.drain_timeout_ms);
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let serving = tokio::spawn(server.clone().serve(listener, shutdown, drain));
 
-    let loading = tokio::task::spawn_blocking(move || -> anyhow::Result<Routes> {
-        // Models load only when some function may use them.
+    let loading = tokio::task::spawn_blocking(move || -> anyhow::Result<Deployments> {
+        // Models load only when some function or tenant may use them.
         let wants_vision = manifest
             .functions
             .iter()
-            .any(|f| f.grants.iter().any(|g| g == "atelier:vision"));
+            .map(|f| &f.grants)
+            .chain(manifest.tenants.iter().map(|t| &t.grants))
+            .any(|grants| grants.iter().any(|g| g == "atelier:vision"));
         let vision = match wants_vision {
             true => Some(Arc::new(Vision::load(&manifest.vision, &metrics)?)),
             false => None,
         };
         let runtime = Runtime::new(&manifest.runtime, pool_sizing(&manifest), metrics, vision)
             .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
-        load_routes(&runtime, &manifest)
+        let fixed = load_fixed(&runtime, &manifest)?;
+        let tenants = manifest
+            .tenants
+            .iter()
+            .map(|t| Arc::new(Tenant::new(t.clone())))
+            .collect();
+        let deployments = Deployments::new(
+            Arc::new(runtime),
+            table,
+            Store::new(&manifest.admin.data_dir),
+            tenants,
+            fixed,
+            manifest.admin.max_component_mb << 20,
+        );
+        deployments.restore();
+        Ok(deployments)
     });
     let started = std::time::Instant::now();
-    let routes = loading.await.context("loading functions")??;
-    server.install(routes);
+    let deployments = loading.await.context("loading functions")??;
+    server.install(Arc::new(deployments));
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
     serving.await.context("server task")?;
     Ok(())

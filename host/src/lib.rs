@@ -3,7 +3,9 @@
 //! Layers, each depending only on those below it:
 //! - [`app`]: wires a manifest into a running server (what `atelier serve` calls);
 //! - [`server`]: hyper accept loop, routing, request limits, ops endpoints;
+//! - [`tenancy`]: tenants, API keys, quotas, runtime deployments and the admin API;
 //! - [`runtime`]: wasmtime engine, compile cache, per-request sandboxed instances;
+//! - [`vision`]: the `atelier:vision` host functions (ONNX Runtime);
 //! - [`config`]: the TOML manifest and its validation;
 //! - [`telemetry`]: logs and metrics.
 
@@ -12,4 +14,5 @@ pub mod config;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;
+pub mod tenancy;
 pub mod vision;

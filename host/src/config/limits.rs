@@ -32,16 +32,17 @@ impl Default for Limits {
 /// Limits as written in a manifest: every field optional, falling back to the defaults.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawLimits {
-    memory_mb: Option<u64>,
-    cpu_ms: Option<u64>,
-    timeout_ms: Option<u64>,
-    max_body_kb: Option<u64>,
-    max_concurrency: Option<u32>,
+pub struct RawLimits {
+    pub memory_mb: Option<u64>,
+    pub cpu_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub max_body_kb: Option<u64>,
+    pub max_concurrency: Option<u32>,
 }
 
 impl RawLimits {
-    pub(super) fn resolve(&self, base: &Limits) -> Result<Limits, String> {
+    /// Fills the unset fields from `base` and validates.
+    pub fn resolve(&self, base: &Limits) -> Result<Limits, String> {
         let positive = |name: &str, v: Option<u64>| match v {
             Some(0) => Err(format!("limit {name} must be greater than 0")),
             other => Ok(other),
@@ -61,5 +62,28 @@ impl RawLimits {
                 .map(|c| c as u32)
                 .unwrap_or(base.max_concurrency),
         })
+    }
+}
+
+impl Limits {
+    /// The first limit of `self` above `cap`'s, as (name, asked, allowed).
+    pub fn exceeding(&self, cap: &Limits) -> Option<(&'static str, u64, u64)> {
+        [
+            ("memory_mb", self.memory_bytes >> 20, cap.memory_bytes >> 20),
+            ("cpu_ms", self.cpu_ms, cap.cpu_ms),
+            ("timeout_ms", self.timeout_ms, cap.timeout_ms),
+            (
+                "max_body_kb",
+                self.max_body_bytes >> 10,
+                cap.max_body_bytes >> 10,
+            ),
+            (
+                "max_concurrency",
+                u64::from(self.max_concurrency),
+                u64::from(cap.max_concurrency),
+            ),
+        ]
+        .into_iter()
+        .find(|(_, asked, allowed)| asked > allowed)
     }
 }

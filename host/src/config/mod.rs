@@ -7,6 +7,7 @@
 
 mod error;
 mod limits;
+mod tenants;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -17,7 +18,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::ConfigError;
-pub use limits::Limits;
+pub use limits::{Limits, RawLimits};
+pub use tenants::{AdminConfig, Quotas, TenantConfig};
 
 /// The manifest compiled into the binary: serves the built-in functions.
 pub const DEFAULT_MANIFEST: &str = include_str!("../../default.toml");
@@ -31,6 +33,8 @@ pub struct Manifest {
     pub runtime: RuntimeConfig,
     pub functions: Vec<FunctionConfig>,
     pub vision: VisionConfig,
+    pub tenants: Vec<TenantConfig>,
+    pub admin: AdminConfig,
 }
 
 /// Where vision inference runs.
@@ -158,6 +162,10 @@ struct RawManifest {
     functions: Vec<RawFunction>,
     #[serde(default)]
     vision: VisionConfig,
+    #[serde(default, rename = "tenant")]
+    tenants: Vec<Spanned<tenants::RawTenant>>,
+    #[serde(default)]
+    admin: AdminConfig,
 }
 
 #[derive(Deserialize)]
@@ -221,11 +229,7 @@ impl Manifest {
         let mut functions = Vec::new();
         for f in raw.functions {
             let name = f.name.get_ref().clone();
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
+            if !valid_name(&name) {
                 return Err(at(Some(f.name.span()), format!("function name {name:?} must be non-empty and use only letters, digits, '-' and '_'")));
             }
             if !names.insert(name.clone()) {
@@ -312,6 +316,27 @@ impl Manifest {
                 env: f.env.into_iter().collect(),
             });
         }
+        let mut tenants = Vec::new();
+        let mut tenant_ids = HashSet::new();
+        for t in raw.tenants {
+            let span = t.span();
+            let tenant = t
+                .into_inner()
+                .resolve(&defaults)
+                .map_err(|m| at(Some(span.clone()), m))?;
+            if !tenant_ids.insert(tenant.id.clone()) {
+                return Err(at(
+                    Some(span),
+                    format!("tenant {:?} is declared twice", tenant.id),
+                ));
+            }
+            tenants.push(tenant);
+        }
+        let mut admin = raw.admin;
+        admin
+            .token_hash()
+            .map_err(|m| at(None, format!("[admin]: {m}")))?;
+        admin.data_dir = base.join(&admin.data_dir);
         let mut vision = raw.vision;
         vision.models = base.join(&vision.models);
         if let Some(lib) = &vision.ort_library {
@@ -322,8 +347,19 @@ impl Manifest {
             runtime: raw.runtime,
             functions,
             vision,
+            tenants,
+            admin,
         })
     }
+}
+
+/// Function and tenant names: non-empty, letters, digits, '-' and '_'.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// 1-based line and column of a byte offset.

@@ -18,6 +18,15 @@ impl Server {
         if let Some(response) = self.ops(request.uri().path()) {
             return response;
         }
+        let path = request.uri().path();
+        if path == "/admin" || path.starts_with("/admin/") {
+            return match self.deployments.load_full() {
+                Some(deployments) => {
+                    crate::tenancy::admin::handle(&deployments, &self.keys, request).await
+                }
+                None => reply::overloaded("functions are still loading", None, 1),
+            };
+        }
         let Some(routes) = self.routes.load_full() else {
             return reply::overloaded("functions are still loading", None, 1);
         };
@@ -42,7 +51,10 @@ impl Server {
         let function = &deployed.function;
         let name = function.name();
         let started = Instant::now();
-        let response = self.run(&deployed, request).await;
+        let response = match self.admit_tenant(&deployed, &request) {
+            Ok(tenant_permit) => self.run(&deployed, request, tenant_permit).await,
+            Err(refused) => refused,
+        };
         let label = Metrics::label(name);
         self.metrics
             .latency
@@ -61,7 +73,12 @@ impl Server {
         response
     }
 
-    async fn run(&self, deployed: &super::Deployed, request: Request<Incoming>) -> Response<Body> {
+    async fn run(
+        &self,
+        deployed: &super::Deployed,
+        request: Request<Incoming>,
+        tenant_permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Response<Body> {
         let function = &deployed.function;
         let name = function.name();
         let (mut parts, body) = request.into_parts();
@@ -85,7 +102,10 @@ impl Server {
                 .insert(header::HOST, header::HeaderValue::from_static("localhost"));
         }
         match function
-            .invoke(Request::from_parts(parts, Full::new(body)), permit)
+            .invoke(
+                Request::from_parts(parts, Full::new(body)),
+                (permit, tenant_permit),
+            )
             .await
         {
             Ok(response) => response,

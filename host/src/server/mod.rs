@@ -3,7 +3,10 @@
 //! - [`router`]: (host, path) → function;
 //! - [`limits`]: body size and concurrency, checked before a function runs;
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
+//! - [`tenant_gate`]: a tenant function's key, rate and concurrency checks;
 //! - [`reply`]: JSON errors.
+//!
+//! `/admin/v1` is answered by [`crate::tenancy::admin`].
 //!
 //! Invariants: the listener is bound before functions are loaded, so `/healthz` answers at once
 //! and `/readyz` says 503 until every function is ready; on shutdown the listener closes first,
@@ -14,6 +17,7 @@ pub mod limits;
 mod ops;
 pub mod reply;
 pub mod router;
+mod tenant_gate;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,18 +31,40 @@ use tokio::net::TcpListener;
 
 use crate::runtime::Function;
 use crate::telemetry::Metrics;
+use crate::tenancy::{Deployments, Keys, Tenant};
 use limits::ConcurrencyGate;
 
-/// A function as the server sees it: the runnable function and its concurrency gate.
+/// The tenant a deployed function belongs to.
+pub struct Owner {
+    pub tenant: Arc<Tenant>,
+    /// Callable without the tenant's key.
+    pub public: bool,
+}
+
+/// A function as the server sees it: the runnable function, its concurrency gate, and its
+/// tenant (`None` for the manifest's own functions).
 pub struct Deployed {
     pub function: Function,
     pub gate: ConcurrencyGate,
+    pub owner: Option<Owner>,
 }
 
 impl Deployed {
     pub fn new(function: Function) -> Self {
         let gate = ConcurrencyGate::new(function.limits().max_concurrency);
-        Deployed { function, gate }
+        Deployed {
+            function,
+            gate,
+            owner: None,
+        }
+    }
+
+    /// A tenant's function.
+    pub fn owned(function: Function, owner: Owner) -> Self {
+        Deployed {
+            owner: Some(owner),
+            ..Self::new(function)
+        }
     }
 }
 
@@ -47,21 +73,31 @@ pub type Routes = router::Router<Deployed>;
 
 /// State shared by every connection.
 pub struct Server {
-    routes: ArcSwapOption<Routes>,
+    routes: Arc<ArcSwapOption<Routes>>,
+    deployments: ArcSwapOption<Deployments>,
+    keys: Keys,
     metrics: Arc<Metrics>,
 }
 
 impl Server {
-    pub fn new(metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(metrics: Arc<Metrics>, keys: Keys) -> Arc<Self> {
         Arc::new(Server {
-            routes: ArcSwapOption::empty(),
+            routes: Arc::new(ArcSwapOption::empty()),
+            deployments: ArcSwapOption::empty(),
+            keys,
             metrics,
         })
     }
 
-    /// Installs a complete routing table atomically; the server is ready from then on.
-    pub fn install(&self, routes: Routes) {
-        self.routes.store(Some(Arc::new(routes)));
+    /// The routing table's slot, shared with [`Deployments`], which replaces the table whole.
+    pub fn table(&self) -> Arc<ArcSwapOption<Routes>> {
+        self.routes.clone()
+    }
+
+    /// Installs the deployments once every function is loaded (and their routing table is in
+    /// place); the server is ready from then on.
+    pub fn install(&self, deployments: Arc<Deployments>) {
+        self.deployments.store(Some(deployments));
     }
 
     /// Serves connections until `shutdown` resolves, then drains for at most `drain`.

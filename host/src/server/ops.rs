@@ -12,7 +12,7 @@ impl Server {
     pub(super) fn ops(&self, path: &str) -> Option<http::Response<Body>> {
         Some(match path {
             "/healthz" => reply::text(StatusCode::OK, "application/json", r#"{"status":"ok"}"#),
-            "/readyz" if self.routes.load().is_some() => {
+            "/readyz" if self.deployments.load().is_some() => {
                 reply::text(StatusCode::OK, "application/json", r#"{"status":"ready"}"#)
             }
             "/readyz" => reply::error(

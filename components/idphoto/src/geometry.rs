@@ -1,0 +1,459 @@
+//! Where the head goes: from the face detector's landmarks and the matte's top of head, the
+//! similarity transform (rotation to level the eyes, scale, shift) that maps the output photo
+//! onto the source so that the preset's head-height and top-margin rules hold.
+//!
+//! Coordinates: the source frame has its origin at the midpoint of the eyes, `u` along the eye
+//! line (towards the person's left eye) and `v` perpendicular to it, downwards. Output pixel
+//! `(X, Y)` is source point `eyes + u·r + v·d` with `u = (X − W/2)/scale` and
+//! `v = crown + (Y − crown_y)/scale`.
+
+use serde::Serialize;
+
+use crate::presets::Preset;
+
+/// Eyes tilted more than this are levelled.
+pub const LEVEL_ABOVE_DEG: f32 = 2.0;
+/// A residual tilt measured after levelling is corrected when larger than this.
+pub const RESIDUAL_ABOVE_DEG: f32 = 0.5;
+/// Largest enlargement of the source accepted before the face counts as too small.
+pub const MAX_UPSCALE: f32 = 3.0;
+/// Background pixels needed between the crown and the photo's top edge.
+const MIN_HEADROOM: i32 = 2;
+/// Alpha at or above which a matte pixel is the person.
+const FOREGROUND: u8 = 128;
+/// A face smaller than this share of the largest one is background (a poster, a passer-by).
+const BYSTANDER: f32 = 0.4;
+
+/// A detected face in source pixels; landmarks in YuNet's order: the eye on the image's left,
+/// the other eye, nose tip, mouth corners.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceBox {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+    pub landmarks: [[f32; 2]; 5],
+}
+
+/// Why a photo cannot become an ID photo (answered with 422).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    NoFace,
+    SeveralFaces(usize),
+    FaceTooSmall { head_px: u32, needed_px: u32 },
+    HeadCutOff(&'static str),
+    NoPerson,
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::NoFace => "no_face",
+            Refusal::SeveralFaces(_) => "several_faces",
+            Refusal::FaceTooSmall { .. } => "face_too_small",
+            Refusal::HeadCutOff(_) => "head_cut_off",
+            Refusal::NoPerson => "no_person",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::NoFace => "no face was found in the photo".into(),
+            Refusal::SeveralFaces(n) => format!("{n} faces were found; an ID photo shows one person"),
+            Refusal::FaceTooSmall { head_px, needed_px } => format!(
+                "the head is {head_px} px high; this size needs at least {needed_px} px: use a closer or larger photo"
+            ),
+            Refusal::HeadCutOff(edge) => {
+                format!("the head is cut off by the photo's {edge} edge; leave space around it")
+            }
+            Refusal::NoPerson => {
+                "the person could not be separated from the background".into()
+            }
+        }
+    }
+}
+
+/// The one face an ID photo is about: the largest, provided no other face of comparable size.
+pub fn pick_face(faces: &[FaceBox]) -> Result<FaceBox, Refusal> {
+    let largest = faces
+        .iter()
+        .max_by(|a, b| a.height.total_cmp(&b.height))
+        .ok_or(Refusal::NoFace)?;
+    let people = faces
+        .iter()
+        .filter(|f| f.height >= BYSTANDER * largest.height)
+        .count();
+    if people > 1 {
+        return Err(Refusal::SeveralFaces(people));
+    }
+    Ok(*largest)
+}
+
+/// The transform from output pixels to source pixels, and what it achieves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// Midpoint of the eyes, source pixels.
+    pub eyes: [f32; 2],
+    /// Unit vector along the levelled eye line, source frame.
+    pub right: [f32; 2],
+    /// Output pixels per source pixel.
+    pub scale: f32,
+    /// `v` of the crown (negative: above the eyes).
+    pub crown_v: f32,
+    /// `v` of the chin.
+    pub chin_v: f32,
+    /// Output row of the crown.
+    pub crown_y: f32,
+    /// Output size.
+    pub width: u32,
+    pub height: u32,
+    /// Rotation applied to level the eyes, degrees (0 when within tolerance).
+    pub tilt_deg: f32,
+}
+
+/// What the crop achieved, in the output's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Achieved {
+    pub head_height_px: f32,
+    pub head_ratio: f32,
+    pub top_margin_px: f32,
+    pub top_ratio: f32,
+    pub eyes_from_bottom_ratio: f32,
+    pub tilt_corrected_deg: f32,
+    pub scale: f32,
+    /// The detected face box mapped into the output: x, y, width, height.
+    pub face: [f32; 4],
+}
+
+fn dot(a: [f32; 2], b: [f32; 2]) -> f32 {
+    a[0] * b[0] + a[1] * b[1]
+}
+
+fn sub(a: [f32; 2], b: [f32; 2]) -> [f32; 2] {
+    [a[0] - b[0], a[1] - b[1]]
+}
+
+impl Placement {
+    fn down(&self) -> [f32; 2] {
+        [-self.right[1], self.right[0]]
+    }
+
+    /// Source point (pixel-centre coordinates) of output pixel `(x, y)`'s centre.
+    pub fn to_source(&self, x: f32, y: f32) -> [f32; 2] {
+        let u = (x + 0.5 - self.width as f32 / 2.0) / self.scale;
+        let v = self.crown_v + (y + 0.5 - self.crown_y) / self.scale;
+        let d = self.down();
+        [
+            self.eyes[0] + u * self.right[0] + v * d[0] - 0.5,
+            self.eyes[1] + u * self.right[1] + v * d[1] - 0.5,
+        ]
+    }
+
+    /// Output position of a source point.
+    pub fn to_output(&self, p: [f32; 2]) -> [f32; 2] {
+        let rel = sub(p, self.eyes);
+        [
+            self.width as f32 / 2.0 + self.scale * dot(rel, self.right),
+            self.crown_y + self.scale * (dot(rel, self.down()) - self.crown_v),
+        ]
+    }
+
+    /// The geometry achieved, for the response.
+    pub fn achieved(&self, face: &FaceBox) -> Achieved {
+        let h = self.height as f32;
+        let head = (self.chin_v - self.crown_v) * self.scale;
+        let eye_y = self.crown_y - self.crown_v * self.scale;
+        let corners = [
+            [face.x, face.y],
+            [face.x + face.width, face.y],
+            [face.x, face.y + face.height],
+            [face.x + face.width, face.y + face.height],
+        ]
+        .map(|p| self.to_output(p));
+        let min = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MAX, f32::min);
+        let max = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MIN, f32::max);
+        Achieved {
+            head_height_px: head,
+            head_ratio: head / h,
+            top_margin_px: self.crown_y,
+            top_ratio: self.crown_y / h,
+            eyes_from_bottom_ratio: 1.0 - eye_y / h,
+            tilt_corrected_deg: self.tilt_deg,
+            scale: self.scale,
+            face: [min(0), min(1), max(0) - min(0), max(1) - min(1)],
+        }
+    }
+}
+
+/// A matte (alpha 0..255) of the source's size.
+pub struct Matte<'a> {
+    pub alpha: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Matte<'_> {
+    /// Whether the source point is the person; `None` outside the image.
+    fn person_at(&self, p: [f32; 2]) -> Option<bool> {
+        let (x, y) = (p[0].round(), p[1].round());
+        if x < 0.0 || y < 0.0 || x >= self.width as f32 || y >= self.height as f32 {
+            return None;
+        }
+        Some(self.alpha[y as usize * self.width as usize + x as usize] >= FOREGROUND)
+    }
+}
+
+/// Finds the crown: walking up from the eye line along columns across the middle of the face,
+/// the highest point of the person reached before a clear gap of background.
+fn crown_v(matte: &Matte, eyes: [f32; 2], right: [f32; 2], face: &FaceBox) -> Result<f32, Refusal> {
+    let down = [-right[1], right[0]];
+    let half = (0.35 * face.width).max(2.0) as i32;
+    let gap = (0.08 * face.height).max(3.0) as i32;
+    let limit = (3.0 * face.height) as i32;
+    let mut crown = f32::MAX;
+    let mut on_person = 0;
+    for du in -half..=half {
+        let at = |v: i32| {
+            let (u, v) = (du as f32, v as f32);
+            matte.person_at([
+                eyes[0] + u * right[0] + v * down[0],
+                eyes[1] + u * right[1] + v * down[1],
+            ])
+        };
+        if at(0) != Some(true) {
+            continue;
+        }
+        on_person += 1;
+        let (mut top, mut v, mut background_run) = (0, 0, 0);
+        loop {
+            v -= 1;
+            match at(v) {
+                // The edge right above person pixels: the hair runs off the photo.
+                None if background_run < MIN_HEADROOM => return Err(Refusal::HeadCutOff("top")),
+                None => break,
+                Some(true) => {
+                    top = v;
+                    background_run = 0;
+                }
+                Some(false) => {
+                    background_run += 1;
+                    if background_run >= gap {
+                        break;
+                    }
+                }
+            }
+            if -v > limit {
+                break;
+            }
+        }
+        crown = crown.min(top as f32);
+    }
+    if on_person < half {
+        return Err(Refusal::NoPerson);
+    }
+    Ok(crown)
+}
+
+/// Computes the placement of `face` in an output of the preset's size. `extra_tilt_deg` is
+/// added to the eye line's angle (a residual measured on a first, levelled attempt).
+pub fn place(
+    face: &FaceBox,
+    matte: &Matte,
+    preset: &Preset,
+    (width, height): (u32, u32),
+    extra_tilt_deg: f32,
+) -> Result<Placement, Refusal> {
+    let [left_eye, right_eye] = [face.landmarks[0], face.landmarks[1]];
+    let eyes = [
+        (left_eye[0] + right_eye[0]) / 2.0,
+        (left_eye[1] + right_eye[1]) / 2.0,
+    ];
+    let tilt = (right_eye[1] - left_eye[1]).atan2(right_eye[0] - left_eye[0])
+        + extra_tilt_deg.to_radians();
+    let tilt = if tilt.to_degrees().abs() > LEVEL_ABOVE_DEG {
+        tilt
+    } else {
+        0.0
+    };
+    let right = [tilt.cos(), tilt.sin()];
+    let down = [-right[1], right[0]];
+    // Sides and chin must be inside the photo.
+    let (w, h) = (matte.width as f32, matte.height as f32);
+    if face.x < 0.0 || face.x + face.width > w {
+        return Err(Refusal::HeadCutOff(if face.x < 0.0 {
+            "left"
+        } else {
+            "right"
+        }));
+    }
+    if face.y + face.height > h {
+        return Err(Refusal::HeadCutOff("bottom"));
+    }
+    let crown_v = crown_v(matte, eyes, right, face)?;
+    let chin = [face.x + face.width / 2.0, face.y + face.height];
+    let chin_v = dot(sub(chin, eyes), down);
+    let head_src = chin_v - crown_v;
+    let rule = &preset.head;
+    let out_h = height as f32;
+    let scale = rule.head.target() * out_h / head_src;
+    if scale > MAX_UPSCALE {
+        return Err(Refusal::FaceTooSmall {
+            head_px: head_src as u32,
+            needed_px: (rule.head.target() * out_h / MAX_UPSCALE).ceil() as u32,
+        });
+    }
+    let mut top = rule.top.target();
+    if let Some(eyes_rule) = rule.eyes_from_bottom {
+        // Move the head within the top-margin range until the eye line meets its rule.
+        let eyes_from_bottom = |top: f32| 1.0 - (top * out_h - crown_v * scale) / out_h;
+        let now = eyes_from_bottom(top);
+        let wanted = now.clamp(eyes_rule.min + 0.01, eyes_rule.max - 0.01);
+        top = (top + now - wanted).clamp(rule.top.min, rule.top.max);
+    }
+    Ok(Placement {
+        eyes,
+        right,
+        scale,
+        crown_v,
+        chin_v,
+        crown_y: top * out_h,
+        width,
+        height,
+        tilt_deg: tilt.to_degrees(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presets;
+
+    /// A synthetic portrait: a head-shaped ellipse of person on background, eyes at the given
+    /// points.
+    fn portrait(w: u32, h: u32, crown_y: f32, chin_y: f32, cx: f32) -> (Vec<u8>, FaceBox) {
+        let mut alpha = vec![0u8; (w * h) as usize];
+        let (ry, cy) = ((chin_y - crown_y) / 2.0, (chin_y + crown_y) / 2.0);
+        let rx = ry * 0.75;
+        for y in 0..h {
+            for x in 0..w {
+                let (dx, dy) = ((x as f32 - cx) / rx, (y as f32 - cy) / ry);
+                // Head, plus shoulders below the chin.
+                if dx * dx + dy * dy <= 1.0 || y as f32 > chin_y {
+                    alpha[(y * w + x) as usize] = 255;
+                }
+            }
+        }
+        let eye_y = cy;
+        let face = FaceBox {
+            x: cx - rx * 0.9,
+            y: crown_y + 0.2 * (chin_y - crown_y),
+            width: rx * 1.8,
+            height: chin_y - (crown_y + 0.2 * (chin_y - crown_y)),
+            landmarks: [
+                [cx - rx * 0.4, eye_y],
+                [cx + rx * 0.4, eye_y],
+                [cx, eye_y + 20.0],
+                [cx - 15.0, eye_y + 40.0],
+                [cx + 15.0, eye_y + 40.0],
+            ],
+        };
+        (alpha, face)
+    }
+
+    #[test]
+    fn the_head_lands_where_the_preset_says() {
+        let (alpha, face) = portrait(600, 800, 150.0, 450.0, 300.0);
+        let matte = Matte {
+            alpha: &alpha,
+            width: 600,
+            height: 800,
+        };
+        for p in presets::PRESETS {
+            let placement = place(&face, &matte, p, (p.width_px, p.height_px), 0.0).unwrap();
+            let got = placement.achieved(&face);
+            assert!(p.head.head.contains(got.head_ratio), "{}: {got:?}", p.id);
+            assert!(p.head.top.contains(got.top_ratio), "{}: {got:?}", p.id);
+            if let Some(eyes) = p.head.eyes_from_bottom {
+                assert!(
+                    eyes.contains(got.eyes_from_bottom_ratio),
+                    "{}: {got:?}",
+                    p.id
+                );
+            }
+            // The crown maps onto the crown row, the eyes onto the centre column.
+            let crown = placement.to_output([300.0, 150.0]);
+            assert!((crown[1] - placement.crown_y).abs() < 1.5, "{crown:?}");
+            let eyes = placement.to_output([300.0, 300.0]);
+            assert!((eyes[0] - p.width_px as f32 / 2.0).abs() < 0.01);
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        let (alpha, face) = portrait(600, 800, 0.0, 300.0, 300.0);
+        let matte = Matte {
+            alpha: &alpha,
+            width: 600,
+            height: 800,
+        };
+        let p = presets::find("cn-1inch").unwrap();
+        assert_eq!(
+            place(&face, &matte, p, (295, 413), 0.0),
+            Err(Refusal::HeadCutOff("top"))
+        );
+        let (alpha, face) = portrait(600, 800, 300.0, 340.0, 300.0);
+        let matte = Matte {
+            alpha: &alpha,
+            width: 600,
+            height: 800,
+        };
+        assert!(matches!(
+            place(&face, &matte, p, (295, 413), 0.0),
+            Err(Refusal::FaceTooSmall { .. })
+        ));
+        let empty = vec![0u8; 600 * 800];
+        let (_, face) = portrait(600, 800, 150.0, 450.0, 300.0);
+        let matte = Matte {
+            alpha: &empty,
+            width: 600,
+            height: 800,
+        };
+        assert_eq!(
+            place(&face, &matte, p, (295, 413), 0.0),
+            Err(Refusal::NoPerson)
+        );
+    }
+
+    #[test]
+    fn tilted_eyes_are_levelled() {
+        let (alpha, mut face) = portrait(600, 800, 150.0, 450.0, 300.0);
+        face.landmarks[1][1] += 20.0; // about 10° on a 110 px eye distance
+        let matte = Matte {
+            alpha: &alpha,
+            width: 600,
+            height: 800,
+        };
+        let p = presets::find("cn-1inch").unwrap();
+        let placement = place(&face, &matte, p, (295, 413), 0.0).unwrap();
+        assert!(placement.tilt_deg > 11.0 && placement.tilt_deg < 14.0);
+        let [l, r] = [face.landmarks[0], face.landmarks[1]].map(|e| placement.to_output(e));
+        assert!((l[1] - r[1]).abs() < 0.01, "{l:?} {r:?}");
+    }
+
+    #[test]
+    fn bystanders_do_not_count_but_a_second_person_does() {
+        let face = |h: f32| FaceBox {
+            x: 0.0,
+            y: 0.0,
+            width: h,
+            height: h,
+            landmarks: [[0.0; 2]; 5],
+        };
+        assert_eq!(pick_face(&[]), Err(Refusal::NoFace));
+        assert_eq!(pick_face(&[face(200.0), face(30.0)]).unwrap().height, 200.0);
+        assert_eq!(
+            pick_face(&[face(200.0), face(180.0)]),
+            Err(Refusal::SeveralFaces(2))
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! HTTP surface of the ID-photo function: routes, where options come from, status codes.
+
+use atelier_guest::{multipart, Request, Response};
+use atelier_vision_guest::{
+    decode_upload, faces, segmentation, status_of, to_image, DecodeError, VisionError,
+};
+use base64::Engine;
+use serde_json::json;
+
+use crate::geometry::{self, FaceBox};
+use crate::options::{Options, ParamError};
+use crate::photo::{self, PhotoError};
+use crate::presets;
+
+pub fn route(req: Request) -> Response {
+    let sub = req
+        .path
+        .trim_end_matches('/')
+        .rsplit_once("/idphoto")
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_default();
+    match (req.method.as_str(), sub.as_str()) {
+        ("GET", "/sizes") => sizes(),
+        ("POST", "") => make(&req),
+        (_, "" | "/sizes") => Response::error(
+            405,
+            "method_not_allowed",
+            format!("{} is not allowed here", req.method),
+            None,
+        ),
+        _ => Response::error(
+            404,
+            "not_found",
+            format!("no ID-photo endpoint at {}", req.path),
+            None,
+        ),
+    }
+}
+
+fn sizes() -> Response {
+    let list: Vec<_> = presets::PRESETS
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "names": { "en": p.name_en, "zh": p.name_zh },
+                "px": { "width": p.width_px, "height": p.height_px },
+                "mm": { "width": p.width_mm, "height": p.height_mm },
+                "dpi": p.dpi,
+                "head": p.head,
+            })
+        })
+        .collect();
+    Response::json(200, &json!({ "default": presets::DEFAULT, "sizes": list }))
+        .with_header("cache-control", "public, max-age=3600")
+}
+
+fn bad_param(e: ParamError) -> Response {
+    Response::error(
+        400,
+        "bad_parameter",
+        format!("{}: {}", e.param, e.message),
+        Some(&e.param),
+    )
+}
+
+fn vision_error(e: &VisionError) -> Response {
+    let (status, code, message) = status_of(e);
+    let r = Response::error(status, code, message, None);
+    if status == 503 {
+        r.with_header("retry-after", "1")
+    } else {
+        r
+    }
+}
+
+/// Option fields as decoded `(name, value)` pairs.
+type Fields = Vec<(String, String)>;
+
+/// The upload and the option fields (query first, then form fields, which win).
+fn inputs(req: &Request) -> Result<(Vec<u8>, Fields), Response> {
+    let mut fields = req.query_pairs();
+    let content_type = req.header("content-type").unwrap_or_default();
+    let upload = if content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        let parts = multipart::parse(content_type, &req.body)
+            .map_err(|m| Response::error(400, "bad_upload", m, Some("file")))?;
+        fields.extend(multipart::text_fields(&parts));
+        parts
+            .into_iter()
+            .find(|p| p.name == "file")
+            .map(|p| p.data)
+            .ok_or_else(|| {
+                Response::error(
+                    400,
+                    "bad_upload",
+                    "the form has no `file` field",
+                    Some("file"),
+                )
+            })?
+    } else {
+        req.body.clone()
+    };
+    if upload.is_empty() {
+        return Err(Response::error(
+            400,
+            "empty_body",
+            "send a portrait",
+            Some("file"),
+        ));
+    }
+    Ok((upload, fields))
+}
+
+fn make(req: &Request) -> Response {
+    let (upload, fields) = match inputs(req) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let options = match Options::parse(&fields) {
+        Ok(o) => o,
+        Err(e) => return bad_param(e),
+    };
+    let rgb = match decode_upload(&upload) {
+        Ok(rgb) => rgb,
+        Err(DecodeError::Invalid(m)) => {
+            return Response::error(400, "invalid_image", m, Some("file"))
+        }
+        Err(DecodeError::TooLarge { width, height }) => {
+            return Response::error(
+                413,
+                "image_too_large",
+                format!("{width}×{height} is too many pixels"),
+                Some("file"),
+            )
+        }
+    };
+    drop(upload);
+    let image = to_image(&rgb);
+    let found = match faces::detect(&image) {
+        Ok(f) => f,
+        Err(e) => return vision_error(&e),
+    };
+    let boxes: Vec<FaceBox> = found
+        .iter()
+        .map(|f| FaceBox {
+            x: f.x,
+            y: f.y,
+            width: f.width,
+            height: f.height,
+            landmarks: std::array::from_fn(|i| {
+                f.landmarks.get(i).map(|p| [p.x, p.y]).unwrap_or_default()
+            }),
+        })
+        .collect();
+    let face = match geometry::pick_face(&boxes) {
+        Ok(f) => f,
+        Err(r) => return Response::error(422, r.code(), r.message(), Some("file")),
+    };
+    let matte = match segmentation::segment(&image, options.model.as_deref()) {
+        Ok(m) => m,
+        Err(e) => return vision_error(&e),
+    };
+    drop(image);
+    let Some(alpha) = image::GrayImage::from_raw(rgb.width(), rgb.height(), matte) else {
+        return Response::error(500, "vision_failed", "the matte has the wrong size", None);
+    };
+    let eye_angle = |levelled: &image::RgbImage| {
+        let found = faces::detect(&to_image(levelled)).ok()?;
+        let largest = found.iter().max_by(|a, b| a.height.total_cmp(&b.height))?;
+        let (l, r) = (largest.landmarks.first()?, largest.landmarks.get(1)?);
+        Some((r.y - l.y).atan2(r.x - l.x).to_degrees())
+    };
+    let finished = match photo::make(&rgb, alpha, &face, &options, eye_angle) {
+        Ok(f) => f,
+        Err(PhotoError::Refused(r)) => {
+            return Response::error(422, r.code(), r.message(), Some("file"))
+        }
+        Err(PhotoError::TooLarge { max_kb, smallest_kb }) => {
+            return Response::error(
+                422,
+                "cannot_meet_max_kb",
+                format!("the smallest file this size makes is {smallest_kb} KiB, over max_kb = {max_kb}; allow more, or use jpeg"),
+                Some("max_kb"),
+            )
+        }
+        Err(PhotoError::SheetTooSmall) => {
+            return Response::error(
+                422,
+                "sheet_too_small",
+                "not one copy of this size fits on the sheet",
+                Some("layout"),
+            )
+        }
+        Err(PhotoError::Failed(m)) => return Response::error(500, "encode_failed", m, None),
+    };
+    let g = &finished.geometry;
+    let face_box = g.face.map(|v| v.round() as i64);
+    let wants_json = req
+        .header("accept")
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        return Response::json(
+            200,
+            &json!({
+                "image": base64::engine::general_purpose::STANDARD.encode(&finished.bytes),
+                "content_type": finished.content_type,
+                "bytes": finished.bytes.len(),
+                "width": finished.width,
+                "height": finished.height,
+                "dpi": options.dpi,
+                "size": options.preset.id,
+                "copies": finished.copies,
+                "face": { "x": face_box[0], "y": face_box[1], "width": face_box[2], "height": face_box[3] },
+                "geometry": g,
+                "rules": options.preset.head,
+            }),
+        );
+    }
+    Response::bytes(finished.content_type, finished.bytes)
+        .with_header("x-idphoto-size", options.preset.id)
+        .with_header("x-idphoto-dpi", options.dpi.to_string())
+        .with_header(
+            "x-idphoto-face",
+            format!(
+                "{},{},{},{}",
+                face_box[0], face_box[1], face_box[2], face_box[3]
+            ),
+        )
+        .with_header("x-idphoto-head-ratio", format!("{:.4}", g.head_ratio))
+        .with_header("x-idphoto-top-ratio", format!("{:.4}", g.top_ratio))
+        .with_header(
+            "x-idphoto-eyes-ratio",
+            format!("{:.4}", g.eyes_from_bottom_ratio),
+        )
+        .with_header("x-idphoto-tilt-deg", format!("{:.2}", g.tilt_corrected_deg))
+        .with_header("x-idphoto-copies", finished.copies.to_string())
+}

@@ -1,0 +1,324 @@
+//! From source pixels to the output's pixels: the warp that levels, scales and crops colour and
+//! matte together, foreground colour estimation (so no halo of the old background survives at
+//! soft edges), and compositing onto the new background.
+
+use image::imageops::FilterType;
+use image::{GrayImage, RgbImage, RgbaImage};
+
+use crate::options::Render;
+
+/// Colour and matte at the output's size, as floats in 0..1.
+pub struct Layer {
+    pub width: u32,
+    pub height: u32,
+    /// RGB, interleaved.
+    pub rgb: Vec<f32>,
+    pub alpha: Vec<f32>,
+}
+
+/// Bilinear sample of an interleaved `channels`-plane byte image at pixel-centre coordinates;
+/// outside the image colour clamps to the edge while the matte reads 0.
+fn bilinear(
+    data: &[u8],
+    w: usize,
+    h: usize,
+    channels: usize,
+    p: [f32; 2],
+    out: &mut [f32],
+    clamp: bool,
+) {
+    let (x0, y0) = (p[0].floor(), p[1].floor());
+    let (fx, fy) = (p[0] - x0, p[1] - y0);
+    out.iter_mut().for_each(|o| *o = 0.0);
+    for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
+        for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
+            let (mut x, mut y) = (x0 as i64 + dx, y0 as i64 + dy);
+            if clamp {
+                x = x.clamp(0, w as i64 - 1);
+                y = y.clamp(0, h as i64 - 1);
+            } else if x < 0 || y < 0 || x >= w as i64 || y >= h as i64 {
+                continue;
+            }
+            let i = (y as usize * w + x as usize) * channels;
+            for (o, v) in out.iter_mut().zip(&data[i..i + channels]) {
+                *o += wx * wy * f32::from(*v);
+            }
+        }
+    }
+}
+
+/// Resamples `rgb` and `alpha` (same size) into a `width`×`height` layer, output pixel centre
+/// `(x, y)` reading the source at `to_source(x, y)`. When the output is much smaller than the
+/// source region it reads, that region is first shrunk with a filter so nothing aliases.
+pub fn warp(
+    rgb: &RgbImage,
+    alpha: &GrayImage,
+    width: u32,
+    height: u32,
+    scale: f32,
+    to_source: impl Fn(f32, f32) -> [f32; 2],
+) -> Layer {
+    let (sw, sh) = rgb.dimensions();
+    // The source rectangle the output reads, padded, inside the image.
+    let corners = [
+        (0.0, 0.0),
+        (width as f32, 0.0),
+        (0.0, height as f32),
+        (width as f32, height as f32),
+    ]
+    .map(|(x, y)| to_source(x - 0.5, y - 0.5));
+    let lo = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MAX, f32::min);
+    let hi = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MIN, f32::max);
+    let x0 = (lo(0).floor() as i64 - 2).clamp(0, sw as i64 - 1) as u32;
+    let y0 = (lo(1).floor() as i64 - 2).clamp(0, sh as i64 - 1) as u32;
+    let x1 = (hi(0).ceil() as i64 + 2).clamp(x0 as i64 + 1, sw as i64) as u32;
+    let y1 = (hi(1).ceil() as i64 + 2).clamp(y0 as i64 + 1, sh as i64) as u32;
+    let (cw, ch) = (x1 - x0, y1 - y0);
+    let shrink = scale < 0.75;
+    let (tw, th) = if shrink {
+        (
+            ((cw as f32 * scale).round() as u32).max(1),
+            ((ch as f32 * scale).round() as u32).max(1),
+        )
+    } else {
+        (cw, ch)
+    };
+    let crop_rgb = image::imageops::crop_imm(rgb, x0, y0, cw, ch).to_image();
+    let crop_alpha = image::imageops::crop_imm(alpha, x0, y0, cw, ch).to_image();
+    let (src_rgb, src_alpha) = if shrink {
+        (
+            image::imageops::resize(&crop_rgb, tw, th, FilterType::Triangle),
+            image::imageops::resize(&crop_alpha, tw, th, FilterType::Triangle),
+        )
+    } else {
+        (crop_rgb, crop_alpha)
+    };
+    let (fx, fy) = (tw as f32 / cw as f32, th as f32 / ch as f32);
+    let n = (width * height) as usize;
+    let mut layer = Layer {
+        width,
+        height,
+        rgb: vec![0.0; 3 * n],
+        alpha: vec![0.0; n],
+    };
+    let mut px = [0f32; 3];
+    let mut a = [0f32; 1];
+    for y in 0..height {
+        for x in 0..width {
+            let p = to_source(x as f32, y as f32);
+            let q = [
+                (p[0] + 0.5 - x0 as f32) * fx - 0.5,
+                (p[1] + 0.5 - y0 as f32) * fy - 0.5,
+            ];
+            bilinear(
+                src_rgb.as_raw(),
+                tw as usize,
+                th as usize,
+                3,
+                q,
+                &mut px,
+                true,
+            );
+            bilinear(
+                src_alpha.as_raw(),
+                tw as usize,
+                th as usize,
+                1,
+                q,
+                &mut a,
+                false,
+            );
+            let i = (y * width + x) as usize;
+            for (c, v) in px.iter().enumerate() {
+                layer.rgb[3 * i + c] = v / 255.0;
+            }
+            layer.alpha[i] = a[0] / 255.0;
+        }
+    }
+    layer
+}
+
+/// Mean over a (2r+1)² window, clamped at the edges, of one plane.
+fn box_blur(plane: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let mut tmp = vec![0f32; plane.len()];
+    let mut out = vec![0f32; plane.len()];
+    let pass = |src: &[f32],
+                dst: &mut [f32],
+                len: usize,
+                lines: usize,
+                at: &dyn Fn(usize, usize) -> usize| {
+        for line in 0..lines {
+            let mut sum = 0f32;
+            let mut count = 0f32;
+            for k in 0..=r.min(len - 1) {
+                sum += src[at(line, k)];
+                count += 1.0;
+            }
+            for k in 0..len {
+                dst[at(line, k)] = sum / count;
+                if k + r + 1 < len {
+                    sum += src[at(line, k + r + 1)];
+                    count += 1.0;
+                }
+                if k >= r {
+                    sum -= src[at(line, k - r)];
+                    count -= 1.0;
+                }
+            }
+        }
+    };
+    pass(plane, &mut tmp, w, h, &|line, k| line * w + k);
+    pass(&tmp, &mut out, h, w, &|line, k| k * w + line);
+    out
+}
+
+/// One blur-fusion step (Forte and Pitié, "Approximate fast foreground colour estimation",
+/// ICIP 2021): local foreground and background means weighted by the matte, then the foreground
+/// corrected so that the compositing equation reproduces the observed colour.
+fn fuse(
+    image: &[f32],
+    fg: &[f32],
+    bg: &[f32],
+    alpha: &[f32],
+    w: usize,
+    h: usize,
+    r: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    const EPS: f32 = 1e-5;
+    let n = w * h;
+    let blurred_alpha = box_blur(alpha, w, h, r);
+    let mut new_fg = vec![0f32; 3 * n];
+    let mut new_bg = vec![0f32; 3 * n];
+    for c in 0..3 {
+        let fa: Vec<f32> = (0..n).map(|i| fg[3 * i + c] * alpha[i]).collect();
+        let ba: Vec<f32> = (0..n).map(|i| bg[3 * i + c] * (1.0 - alpha[i])).collect();
+        let fa = box_blur(&fa, w, h, r);
+        let ba = box_blur(&ba, w, h, r);
+        for i in 0..n {
+            let f = fa[i] / (blurred_alpha[i] + EPS);
+            let b = ba[i] / (1.0 - blurred_alpha[i] + EPS);
+            let a = alpha[i];
+            let corrected = f + a * (image[3 * i + c] - a * f - (1.0 - a) * b);
+            new_fg[3 * i + c] = corrected.clamp(0.0, 1.0);
+            new_bg[3 * i + c] = b;
+        }
+    }
+    (new_fg, new_bg)
+}
+
+/// Estimates the foreground colour of every pixel (two blur-fusion passes, coarse then fine).
+pub fn foreground(layer: &Layer) -> Vec<f32> {
+    let (w, h) = (layer.width as usize, layer.height as usize);
+    let side = w.max(h) as f32;
+    let coarse = ((side * 0.09).round() as usize).max(3);
+    let fine = ((side * 0.006).round() as usize).max(1);
+    let (fg, bg) = fuse(
+        &layer.rgb,
+        &layer.rgb,
+        &layer.rgb,
+        &layer.alpha,
+        w,
+        h,
+        coarse,
+    );
+    fuse(&layer.rgb, &fg, &bg, &layer.alpha, w, h, fine).0
+}
+
+/// The background colour of row `y` of `height`.
+pub fn background_at(colour: [u8; 3], render: Render, y: u32, height: u32) -> [f32; 3] {
+    let t = match render {
+        Render::Solid => 0.0,
+        // Fades to a tint halfway to white at the bottom edge.
+        Render::Gradient => 0.5 * y as f32 / (height.max(2) - 1) as f32,
+    };
+    colour.map(|c| f32::from(c) * (1.0 - t) + 255.0 * t)
+}
+
+/// Foreground over the background colour.
+pub fn composite(layer: &Layer, fg: &[f32], colour: [u8; 3], render: Render) -> RgbImage {
+    let (w, h) = (layer.width, layer.height);
+    let mut out = RgbImage::new(w, h);
+    for y in 0..h {
+        let bg = background_at(colour, render, y, h);
+        for x in 0..w {
+            let i = (y * w + x) as usize;
+            let a = layer.alpha[i];
+            let px = std::array::from_fn(|c| {
+                (fg[3 * i + c] * 255.0 * a + bg[c] * (1.0 - a))
+                    .round()
+                    .clamp(0.0, 255.0) as u8
+            });
+            out.put_pixel(x, y, image::Rgb(px));
+        }
+    }
+    out
+}
+
+/// The transparent cut-out: foreground colours with the matte as alpha.
+pub fn cutout(layer: &Layer, fg: &[f32]) -> RgbaImage {
+    let (w, h) = (layer.width, layer.height);
+    RgbaImage::from_fn(w, h, |x, y| {
+        let i = (y * w + x) as usize;
+        let c = |k: usize| (fg[3 * i + k] * 255.0).round().clamp(0.0, 255.0) as u8;
+        image::Rgba([c(0), c(1), c(2), (layer.alpha[i] * 255.0).round() as u8])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_blur_is_a_clamped_mean() {
+        let plane: Vec<f32> = (0..25).map(|i| i as f32).collect();
+        let out = box_blur(&plane, 5, 5, 1);
+        // Centre: mean of the 3x3 around 12.
+        assert!((out[12] - 12.0).abs() < 1e-4);
+        // Corner: mean of 0,1,5,6.
+        assert!((out[0] - 3.0).abs() < 1e-4);
+        let flat = box_blur(&[7.0; 100], 10, 10, 30);
+        assert!(flat.iter().all(|v| (v - 7.0).abs() < 1e-4));
+    }
+
+    #[test]
+    fn decontamination_removes_the_old_background_from_soft_edges() {
+        // A red person on a green background with a soft vertical edge, 8 px wide.
+        let (w, h) = (128u32, 16u32);
+        let mut layer = Layer {
+            width: w,
+            height: h,
+            rgb: vec![],
+            alpha: vec![],
+        };
+        for _y in 0..h {
+            for x in 0..w {
+                let a = ((x as f32 - 60.0) / 8.0).clamp(0.0, 1.0);
+                let observed = [a, 1.0 - a, 0.0];
+                layer.rgb.extend_from_slice(&observed);
+                layer.alpha.push(a);
+            }
+        }
+        let fg = foreground(&layer);
+        // Mid-edge pixel: the observed colour is half green, the estimate is red.
+        let i = (8 * w + 64) as usize;
+        assert!(
+            fg[3 * i] > 0.85 && fg[3 * i + 1] < 0.15,
+            "{:?}",
+            &fg[3 * i..3 * i + 3]
+        );
+        let out = composite(&layer, &fg, [0, 0, 255], Render::Solid);
+        // Composited on blue, no green survives.
+        assert!(out.get_pixel(64, 8).0[1] < 20, "{:?}", out.get_pixel(64, 8));
+        assert_eq!(out.get_pixel(0, 0).0, [0, 0, 255]);
+    }
+
+    #[test]
+    fn warp_identity_keeps_pixels_and_zero_alpha_outside() {
+        let rgb = RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 10, y as u8 * 10, 0]));
+        let alpha = GrayImage::from_pixel(8, 8, image::Luma([255]));
+        let layer = warp(&rgb, &alpha, 10, 8, 1.0, |x, y| [x, y]);
+        assert!((layer.rgb[3 * (2 * 10 + 3)] - 30.0 / 255.0).abs() < 1e-4);
+        assert_eq!(layer.alpha[2 * 10 + 3], 1.0);
+        assert_eq!(layer.alpha[2 * 10 + 9], 0.0);
+    }
+}

@@ -1,0 +1,278 @@
+//! The admin API, `/admin/v1`, over [`Deployments`]:
+//!
+//! - `GET /admin/v1/tenants` — the tenants the caller may see;
+//! - `GET /admin/v1/tenants/{t}/functions` — list;
+//! - `PUT /admin/v1/tenants/{t}/functions/{name}?route=/p[&route=…][&memory_mb=…][&public=true]`
+//!   with the component as the body — deploy (validate, compile, persist, swap);
+//! - `GET …/functions/{name}` — inspect; `DELETE …/functions/{name}` — delete;
+//! - `POST …/functions/{name}/rollback` — serve the previous version again.
+//!
+//! Every call needs `Authorization: Bearer <token>`: the operator's token acts for every tenant,
+//! a tenant's key only for its own (another tenant's paths answer 403).
+
+use std::sync::Arc;
+
+use http::{header, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use super::deployments::{DeployError, Deployments};
+use super::store::Spec;
+use super::{Keys, Principal};
+use crate::runtime::LoadError;
+use crate::server::limits::read_body;
+use crate::server::reply::{self, Body};
+
+fn json_reply(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    reply::text(
+        status,
+        "application/json",
+        serde_json::to_vec(value).expect("JSON values serialise"),
+    )
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+    reply::error(status, code, message, None)
+}
+
+fn deploy_error(e: &DeployError) -> Response<Body> {
+    let (status, code) = match e {
+        DeployError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "bad_parameter"),
+        DeployError::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "quota_exceeded"),
+        DeployError::RouteConflict { .. } => (StatusCode::CONFLICT, "route_conflict"),
+        DeployError::Load(LoadError::NotGranted { .. }) => (StatusCode::FORBIDDEN, "not_granted"),
+        DeployError::Load(_) => (StatusCode::BAD_REQUEST, "invalid_component"),
+        DeployError::NoTenant(_) | DeployError::NoFunction { .. } => {
+            (StatusCode::NOT_FOUND, "not_found")
+        }
+        DeployError::NoPreviousVersion(_) => (StatusCode::CONFLICT, "no_previous_version"),
+        DeployError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_failed"),
+    };
+    error(status, code, &e.to_string())
+}
+
+/// The deploy spec from the query string.
+fn spec_from_query(query: &str) -> Result<Spec, DeployError> {
+    let bad = |param: &str, message: String| DeployError::BadParameter {
+        param: param.into(),
+        message,
+    };
+    let mut spec = Spec {
+        routes: vec![],
+        memory_mb: None,
+        cpu_ms: None,
+        timeout_ms: None,
+        max_body_kb: None,
+        max_concurrency: None,
+        public: false,
+        env: vec![],
+        sha256: String::new(),
+        deployed_at_unix: 0,
+    };
+    let number = |k: &str, v: &str| -> Result<u64, DeployError> {
+        v.parse()
+            .map_err(|_| bad(k, format!("{v:?} is not a whole number")))
+    };
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "route" => spec.routes.push(v.into_owned()),
+            "memory_mb" => spec.memory_mb = Some(number(&k, &v)?),
+            "cpu_ms" => spec.cpu_ms = Some(number(&k, &v)?),
+            "timeout_ms" => spec.timeout_ms = Some(number(&k, &v)?),
+            "max_body_kb" => spec.max_body_kb = Some(number(&k, &v)?),
+            "max_concurrency" => {
+                spec.max_concurrency = Some(
+                    u32::try_from(number(&k, &v)?)
+                        .map_err(|_| bad(&k, "too large".into()))?,
+                )
+            }
+            "public" => {
+                spec.public = match v.as_ref() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(bad("public", format!("{v:?}: use true or false"))),
+                }
+            }
+            "env" => {
+                let (name, value) = v
+                    .split_once('=')
+                    .ok_or_else(|| bad("env", format!("{v:?}: use NAME=value")))?;
+                spec.env.push((name.to_string(), value.to_string()));
+            }
+            other => {
+                return Err(bad(
+                    other,
+                    "unknown parameter; known: route, memory_mb, cpu_ms, timeout_ms, max_body_kb, max_concurrency, public, env".into(),
+                ))
+            }
+        }
+    }
+    Ok(spec)
+}
+
+/// Runs blocking deployment work (compiling, disk) off the async workers.
+async fn blocking<T: Send + 'static>(
+    deployments: &Arc<Deployments>,
+    work: impl FnOnce(&Deployments) -> Result<T, DeployError> + Send + 'static,
+) -> Result<T, Response<Body>> {
+    let d = deployments.clone();
+    match tokio::task::spawn_blocking(move || work(&d)).await {
+        Ok(result) => result.map_err(|e| deploy_error(&e)),
+        Err(e) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &format!("deployment task failed: {e}"),
+        )),
+    }
+}
+
+/// Answers one `/admin` request.
+pub async fn handle(
+    deployments: &Arc<Deployments>,
+    keys: &Keys,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(principal) = keys.principal(authorization) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the admin API needs an operator token or a tenant key (Authorization: Bearer <token>)",
+        );
+    };
+    let path = request.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let method = request.method().clone();
+    let tenant = match segments.as_slice() {
+        ["admin", "v1", "tenants"] if method == Method::GET => {
+            let visible: Vec<_> = deployments
+                .tenants()
+                .filter(|t| principal.may_act_for(t.id()))
+                .map(|t| {
+                    let q = &t.config.quotas;
+                    json!({
+                        "id": t.id(),
+                        "hosts": t.config.hosts,
+                        "grants": t.config.grants,
+                        "quotas": {
+                            "requests_per_minute": q.requests_per_minute,
+                            "burst": q.burst,
+                            "max_concurrency": q.max_concurrency,
+                            "max_functions": q.max_functions,
+                            "memory_mb": q.function_limits.memory_bytes >> 20,
+                            "cpu_ms": q.function_limits.cpu_ms,
+                        },
+                    })
+                })
+                .collect();
+            return json_reply(StatusCode::OK, &json!({ "tenants": visible }));
+        }
+        ["admin", "v1", "tenants", tenant, "functions", ..] => tenant.to_string(),
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no admin endpoint {method} {path}"),
+            )
+        }
+    };
+    if !principal.may_act_for(&tenant) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            &format!("this key cannot act for tenant {tenant:?}"),
+        );
+    }
+    if deployments.tenant(&tenant).is_err() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no tenant {tenant:?}"),
+        );
+    }
+    let name = segments.get(5).map(|s| s.to_string());
+    let action = segments.get(6).copied();
+    let result = match (&method, name, action, segments.len()) {
+        (&Method::GET, None, None, 5) => blocking(deployments, move |d| d.list(&tenant))
+            .await
+            .map(|list| json!({ "functions": list })),
+        (&Method::GET, Some(name), None, 6) => {
+            blocking(deployments, move |d| d.info(&tenant, &name))
+                .await
+                .map(|i| json!(i))
+        }
+        (&Method::PUT, Some(name), None, 6) => {
+            let spec = match spec_from_query(request.uri().query().unwrap_or_default()) {
+                Ok(s) => s,
+                Err(e) => return deploy_error(&e),
+            };
+            let max = deployments.max_component_bytes();
+            let content_length = request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            let body = match read_body(request.into_body(), content_length, max).await {
+                Ok(b) => b,
+                Err(refusal) => return refusal.response("admin"),
+            };
+            if body.is_empty() {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "empty_body",
+                    "send the component (.wasm) as the request body",
+                );
+            }
+            blocking(deployments, move |d| d.deploy(&tenant, &name, spec, &body))
+                .await
+                .map(|i| json!(i))
+        }
+        (&Method::DELETE, Some(name), None, 6) => {
+            let n = name.clone();
+            blocking(deployments, move |d| d.delete(&tenant, &n))
+                .await
+                .map(|()| json!({ "deleted": name }))
+        }
+        (&Method::POST, Some(name), Some("rollback"), 7) => {
+            blocking(deployments, move |d| d.rollback(&tenant, &name))
+                .await
+                .map(|i| json!(i))
+        }
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no admin endpoint {method} {path}"),
+            )
+        }
+    };
+    match result {
+        Ok(value) => json_reply(StatusCode::OK, &value),
+        Err(response) => response,
+    }
+}
+
+/// Principals the manifest and environment define.
+pub fn keys(
+    tenants: &[crate::config::TenantConfig],
+    admin: &crate::config::AdminConfig,
+) -> Result<Keys, String> {
+    let mut keys = Keys::default();
+    if let Some(hash) = admin.token_hash()? {
+        keys.add(hash, Principal::Operator);
+    }
+    if let Ok(token) = std::env::var("ATELIER_ADMIN_TOKEN") {
+        if !token.is_empty() {
+            keys.add(super::auth::hash(&token), Principal::Operator);
+        }
+    }
+    for t in tenants {
+        for h in &t.key_hashes {
+            keys.add(h.clone(), Principal::Tenant(t.id.clone()));
+        }
+    }
+    Ok(keys)
+}

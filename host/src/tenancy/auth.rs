@@ -1,0 +1,78 @@
+//! Bearer tokens: the operator's token and tenants' API keys, compared by SHA-256 only (the
+//! manifest never holds a key itself).
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+/// Who sent a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// Full access to every tenant.
+    Operator,
+    /// One tenant's key.
+    Tenant(String),
+}
+
+impl Principal {
+    /// Whether this principal may act for `tenant`.
+    pub fn may_act_for(&self, tenant: &str) -> bool {
+        match self {
+            Principal::Operator => true,
+            Principal::Tenant(t) => t == tenant,
+        }
+    }
+}
+
+/// Every token the host accepts, by hash.
+#[derive(Default)]
+pub struct Keys {
+    by_hash: HashMap<String, Principal>,
+}
+
+/// Lowercase hex SHA-256 of a token.
+pub fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Keys {
+    /// Adds a hash (lowercase hex) for a principal.
+    pub fn add(&mut self, hash: String, principal: Principal) {
+        self.by_hash.insert(hash, principal);
+    }
+
+    /// The principal of an `Authorization: Bearer <token>` header value, if the token is known.
+    pub fn principal(&self, authorization: Option<&str>) -> Option<Principal> {
+        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        if token.is_empty() {
+            return None;
+        }
+        self.by_hash.get(&hash(token)).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_matched_by_hash() {
+        let mut keys = Keys::default();
+        keys.add(hash("op-secret"), Principal::Operator);
+        keys.add(hash("a-key"), Principal::Tenant("a".into()));
+        assert_eq!(
+            keys.principal(Some("Bearer op-secret")),
+            Some(Principal::Operator)
+        );
+        assert_eq!(
+            keys.principal(Some("Bearer a-key")),
+            Some(Principal::Tenant("a".into()))
+        );
+        assert_eq!(keys.principal(Some("Bearer nope")), None);
+        assert_eq!(keys.principal(Some("a-key")), None);
+        assert_eq!(keys.principal(None), None);
+        assert!(Principal::Tenant("a".into()).may_act_for("a"));
+        assert!(!Principal::Tenant("a".into()).may_act_for("b"));
+        assert!(Principal::Operator.may_act_for("b"));
+    }
+}

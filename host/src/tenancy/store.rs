@@ -1,0 +1,245 @@
+//! Deployments on disk: every version of every tenant function, and which one is current, so
+//! deployments survive a restart and a rollback has something to return to.
+//!
+//! Layout: `<data_dir>/functions/<tenant>/<function>/v<N>.wasm` and `v<N>.json` (the spec), and
+//! `current` holding `N`. Files are written to a temporary name and renamed, so a crash never
+//! leaves a half-written version current.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{RawLimits, RouteConfig};
+
+/// What a deploy asked for, as stored beside the component.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub routes: Vec<String>,
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
+    #[serde(default)]
+    pub cpu_ms: Option<u64>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub max_body_kb: Option<u64>,
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Callable without the tenant's key.
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    /// Filled in by the store.
+    #[serde(default)]
+    pub sha256: String,
+    #[serde(default)]
+    pub deployed_at_unix: u64,
+}
+
+impl Spec {
+    pub fn raw_limits(&self) -> RawLimits {
+        RawLimits {
+            memory_mb: self.memory_mb,
+            cpu_ms: self.cpu_ms,
+            timeout_ms: self.timeout_ms,
+            max_body_kb: self.max_body_kb,
+            max_concurrency: self.max_concurrency,
+        }
+    }
+
+    pub fn route_configs(&self, hosts: &[String]) -> Vec<RouteConfig> {
+        self.routes
+            .iter()
+            .map(|path| RouteConfig {
+                path: path.clone(),
+                hosts: hosts.to_vec(),
+            })
+            .collect()
+    }
+}
+
+/// A stored version.
+pub struct Stored {
+    pub version: u32,
+    pub spec: Spec,
+    pub component: Vec<u8>,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[error("deployment store {path}: {source}")]
+pub struct StoreError {
+    path: String,
+    source: std::io::Error,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The deployment folder.
+pub struct Store {
+    root: PathBuf,
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+impl Store {
+    pub fn new(data_dir: &Path) -> Self {
+        Store {
+            root: data_dir.join("functions"),
+        }
+    }
+
+    fn dir(&self, tenant: &str, name: &str) -> PathBuf {
+        self.root.join(tenant).join(name)
+    }
+
+    /// Versions kept for a function, ascending.
+    pub fn versions(&self, tenant: &str, name: &str) -> Vec<u32> {
+        let mut v: Vec<u32> = std::fs::read_dir(self.dir(tenant, name))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().into_string().ok()?;
+                n.strip_prefix('v')?.strip_suffix(".wasm")?.parse().ok()
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The current version number, if the function is deployed.
+    pub fn current(&self, tenant: &str, name: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir(tenant, name).join("current"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Reads one version.
+    pub fn read(&self, tenant: &str, name: &str, version: u32) -> Result<Stored, StoreError> {
+        let dir = self.dir(tenant, name);
+        let wasm = dir.join(format!("v{version}.wasm"));
+        let json = dir.join(format!("v{version}.json"));
+        let component = std::fs::read(&wasm).map_err(io_err(&wasm))?;
+        let text = std::fs::read(&json).map_err(io_err(&json))?;
+        let spec = serde_json::from_slice(&text).map_err(|e| StoreError {
+            path: json.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        Ok(Stored {
+            version,
+            spec,
+            component,
+        })
+    }
+
+    /// Writes a new version (not yet current) and returns its number.
+    pub fn add(
+        &self,
+        tenant: &str,
+        name: &str,
+        spec: &Spec,
+        component: &[u8],
+    ) -> Result<u32, StoreError> {
+        let dir = self.dir(tenant, name);
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let version = self.versions(tenant, name).last().map_or(1, |v| v + 1);
+        write_atomically(&dir.join(format!("v{version}.wasm")), component)?;
+        let json = serde_json::to_vec_pretty(spec).expect("spec serialises");
+        write_atomically(&dir.join(format!("v{version}.json")), &json)?;
+        Ok(version)
+    }
+
+    /// Makes `version` the current one.
+    pub fn set_current(&self, tenant: &str, name: &str, version: u32) -> Result<(), StoreError> {
+        write_atomically(
+            &self.dir(tenant, name).join("current"),
+            version.to_string().as_bytes(),
+        )
+    }
+
+    /// Forgets a function and its history.
+    pub fn remove(&self, tenant: &str, name: &str) -> Result<(), StoreError> {
+        let dir = self.dir(tenant, name);
+        std::fs::remove_dir_all(&dir).map_err(io_err(&dir))
+    }
+
+    /// Every (tenant, function) with a current version.
+    pub fn deployed(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for tenant in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(t) = tenant.file_name().into_string() else {
+                continue;
+            };
+            for function in std::fs::read_dir(tenant.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let Ok(f) = function.file_name().into_string() else {
+                    continue;
+                };
+                if self.current(&t, &f).is_some() {
+                    out.push((t.clone(), f));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        Spec {
+            routes: vec!["/x".into()],
+            memory_mb: Some(16),
+            cpu_ms: None,
+            timeout_ms: None,
+            max_body_kb: None,
+            max_concurrency: None,
+            public: false,
+            env: vec![],
+            sha256: String::new(),
+            deployed_at_unix: 0,
+        }
+    }
+
+    #[test]
+    fn versions_current_and_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        assert_eq!(store.add("a", "f", &spec(), b"one").unwrap(), 1);
+        assert_eq!(store.current("a", "f"), None);
+        store.set_current("a", "f", 1).unwrap();
+        assert_eq!(store.add("a", "f", &spec(), b"two").unwrap(), 2);
+        store.set_current("a", "f", 2).unwrap();
+        assert_eq!(store.versions("a", "f"), vec![1, 2]);
+        assert_eq!(store.read("a", "f", 1).unwrap().component, b"one");
+        assert_eq!(store.deployed(), vec![("a".to_string(), "f".to_string())]);
+        store.remove("a", "f").unwrap();
+        assert!(store.deployed().is_empty());
+    }
+}
