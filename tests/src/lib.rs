@@ -329,3 +329,15 @@ pub fn post_declaring_length(url: &str, content_length: u64) -> u16 {
     stream.read_exact(&mut head).unwrap();
     String::from_utf8_lossy(&head[9..12]).parse().unwrap()
 }
+
+/// Any method, with headers and an optional body.
+pub fn call(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(120));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    read(match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    })
+}

@@ -53,7 +53,7 @@ impl Server {
         let started = Instant::now();
         let response = match self.admit_tenant(&deployed, &request) {
             Ok(tenant_permit) => self.run(&deployed, request, tenant_permit).await,
-            Err(refused) => refused,
+            Err(refused) => refused.response(name),
         };
         let label = Metrics::label(name);
         self.metrics

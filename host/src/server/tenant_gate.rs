@@ -10,18 +10,67 @@ use super::reply::{self, Body};
 use super::{Deployed, Server};
 use crate::tenancy::quota::QuotaRefusal;
 
+/// Why a tenant's function did not run.
+#[derive(Debug)]
+pub(super) enum TenantRefusal {
+    Unauthorized,
+    Forbidden,
+    RateLimited { tenant: String, retry_after_s: u32 },
+    Saturated { tenant: String },
+}
+
+impl TenantRefusal {
+    pub(super) fn response(&self, function: &str) -> Response<Body> {
+        match self {
+            TenantRefusal::Unauthorized => reply::error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this function needs its tenant's API key (Authorization: Bearer <key>)",
+                Some(function),
+            ),
+            TenantRefusal::Forbidden => reply::error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this key belongs to another tenant",
+                Some(function),
+            ),
+            TenantRefusal::RateLimited {
+                tenant,
+                retry_after_s,
+            } => {
+                let mut response = reply::error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    &format!(
+                        "tenant {tenant:?} is over its request rate; retry in {retry_after_s} s"
+                    ),
+                    Some(function),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, (*retry_after_s).into());
+                response
+            }
+            TenantRefusal::Saturated { tenant } => reply::overloaded(
+                &format!("tenant {tenant:?} is at its limit of concurrent instances"),
+                Some(function),
+                1,
+            ),
+        }
+    }
+}
+
 impl Server {
     /// `Ok(permit)` when the request may run (the permit counts against the tenant's instances
-    /// until the instance is gone), or the refusal to send.
+    /// until the instance is gone), or why not.
     pub(super) fn admit_tenant(
         &self,
         deployed: &Deployed,
         request: &Request<Incoming>,
-    ) -> Result<Option<OwnedSemaphorePermit>, Response<Body>> {
+    ) -> Result<Option<OwnedSemaphorePermit>, TenantRefusal> {
         let Some(owner) = &deployed.owner else {
             return Ok(None);
         };
-        let name = deployed.function.name();
         let tenant = owner.tenant.id();
         if !owner.public {
             let authorization = request
@@ -29,45 +78,20 @@ impl Server {
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
             match self.keys.principal(authorization) {
-                None => {
-                    return Err(reply::error(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthorized",
-                        "this function needs its tenant's API key (Authorization: Bearer <key>)",
-                        Some(name),
-                    ))
-                }
-                Some(p) if !p.may_act_for(tenant) => {
-                    return Err(reply::error(
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        "this key belongs to another tenant",
-                        Some(name),
-                    ))
-                }
+                None => return Err(TenantRefusal::Unauthorized),
+                Some(p) if !p.may_act_for(tenant) => return Err(TenantRefusal::Forbidden),
                 Some(_) => {}
             }
         }
         match owner.tenant.quota.admit() {
             Ok(permit) => Ok(Some(permit)),
-            Err(QuotaRefusal::RateLimited(wait)) => {
-                let seconds = wait.as_secs_f64().ceil().max(1.0) as u32;
-                let mut response = reply::error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    &format!("tenant {tenant:?} is over its request rate; retry in {seconds} s"),
-                    Some(name),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, seconds.into());
-                Err(response)
-            }
-            Err(QuotaRefusal::Saturated(_)) => Err(reply::overloaded(
-                &format!("tenant {tenant:?} is at its limit of concurrent instances"),
-                Some(name),
-                1,
-            )),
+            Err(QuotaRefusal::RateLimited(wait)) => Err(TenantRefusal::RateLimited {
+                tenant: tenant.to_string(),
+                retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u32,
+            }),
+            Err(QuotaRefusal::Saturated(_)) => Err(TenantRefusal::Saturated {
+                tenant: tenant.to_string(),
+            }),
         }
     }
 }

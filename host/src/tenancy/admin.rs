@@ -146,6 +146,24 @@ pub async fn handle(
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let method = request.method().clone();
+    let query = request.uri().query().unwrap_or_default().to_string();
+    // An authenticated caller's upload is read whole before any answer, so a refusal reaches
+    // a client still sending rather than a closed connection.
+    let content_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = match read_body(
+        request.into_body(),
+        content_length,
+        deployments.max_component_bytes(),
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(refusal) => return refusal.response("admin"),
+    };
     let tenant = match segments.as_slice() {
         ["admin", "v1", "tenants"] if method == Method::GET => {
             let visible: Vec<_> = deployments
@@ -205,19 +223,9 @@ pub async fn handle(
                 .map(|i| json!(i))
         }
         (&Method::PUT, Some(name), None, 6) => {
-            let spec = match spec_from_query(request.uri().query().unwrap_or_default()) {
+            let spec = match spec_from_query(&query) {
                 Ok(s) => s,
                 Err(e) => return deploy_error(&e),
-            };
-            let max = deployments.max_component_bytes();
-            let content_length = request
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok());
-            let body = match read_body(request.into_body(), content_length, max).await {
-                Ok(b) => b,
-                Err(refusal) => return refusal.response("admin"),
             };
             if body.is_empty() {
                 return error(
