@@ -2,6 +2,8 @@
 //!
 //! Layers, each depending only on those below it:
 //! - [`app`]: wires a manifest into a running server (what `atelier serve` calls);
+//! - [`oneshot`]: one function on one request without a server (`atelier run`);
+//! - [`deploy_client`]: the admin API's deploy from the command line (`atelier deploy`);
 //! - [`server`]: hyper accept loop, routing, request limits, ops endpoints;
 //! - [`tenancy`]: tenants, API keys, quotas, runtime deployments and the admin API;
 //! - [`runtime`]: wasmtime engine, compile cache, per-request sandboxed instances;
@@ -11,6 +13,8 @@
 
 pub mod app;
 pub mod config;
+pub mod deploy_client;
+pub mod oneshot;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;

@@ -1,9 +1,10 @@
 //! The `atelier` command line: parse arguments, then call into the library.
 
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use atelier::config::Manifest;
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,108 @@ enum Command {
         #[arg(long, env = "ATELIER_LISTEN")]
         listen: Option<SocketAddr>,
     },
+    /// Run one function on one input without a server, e.g.
+    /// `atelier run idphoto photo.jpg --size cn-1inch -o out.jpg`.
+    ///
+    /// Options after the input become the request's query (`--size cn-1inch` → `size=cn-1inch`);
+    /// `-o/--output FILE` writes the response body there (default stdout), `--path /sub`
+    /// calls a path under the function's route. Input `-` reads stdin; no input sends a GET.
+    Run {
+        /// Manifest file (TOML); the embedded default when absent.
+        #[arg(long, short, env = "ATELIER_CONFIG")]
+        config: Option<PathBuf>,
+        /// A function of the manifest, or a .wasm component.
+        function: String,
+        /// Input file, `-` for stdin, and options (see above).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Deploy a component as a tenant's function through a server's admin API.
+    Deploy {
+        /// The component (.wasm).
+        component: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// Function name (letters, digits, '-' and '_').
+        #[arg(long)]
+        name: String,
+        /// Path prefix it answers (repeat for several).
+        #[arg(long = "route", required = true)]
+        routes: Vec<String>,
+        /// Callable without the tenant's key.
+        #[arg(long)]
+        public: bool,
+        #[arg(long)]
+        memory_mb: Option<u64>,
+        #[arg(long)]
+        cpu_ms: Option<u64>,
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        #[arg(long)]
+        max_body_kb: Option<u64>,
+        #[arg(long)]
+        max_concurrency: Option<u32>,
+        /// Environment variable for the component, NAME=value (repeatable).
+        #[arg(long)]
+        env: Vec<String>,
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "ATELIER_URL")]
+        url: String,
+        /// Operator token or the tenant's API key.
+        #[arg(long, env = "ATELIER_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+}
+
+fn manifest(config: &Option<PathBuf>) -> anyhow::Result<Manifest> {
+    Ok(match config {
+        Some(path) => Manifest::load(path)?,
+        None => Manifest::embedded()?,
+    })
+}
+
+/// Splits `atelier run`'s trailing arguments into input, output, path and query.
+struct RunArgs {
+    input: Option<String>,
+    output: Option<PathBuf>,
+    path: String,
+    query: Vec<(String, String)>,
+}
+
+fn run_args(args: Vec<String>) -> anyhow::Result<RunArgs> {
+    let mut parsed = RunArgs {
+        input: None,
+        output: None,
+        path: String::new(),
+        query: Vec::new(),
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let Some(flag) = arg
+            .strip_prefix("--")
+            .or_else(|| arg.strip_prefix('-').filter(|f| *f == "o"))
+        else {
+            if parsed.input.replace(arg.clone()).is_some() {
+                bail!("more than one input: {arg:?}");
+            }
+            continue;
+        };
+        let (key, value) = match flag.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => {
+                let v = it
+                    .next()
+                    .with_context(|| format!("--{flag} needs a value"))?;
+                (flag.to_string(), v)
+            }
+        };
+        match key.as_str() {
+            "o" | "output" => parsed.output = Some(value.into()),
+            "path" => parsed.path = value,
+            _ => parsed.query.push((key.replace('-', "_"), value)),
+        }
+    }
+    Ok(parsed)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,10 +142,7 @@ fn main() -> anyhow::Result<()> {
     atelier::telemetry::logging::init(cli.log_json);
     match cli.command {
         Command::Serve { config, listen } => {
-            let mut manifest = match &config {
-                Some(path) => Manifest::load(path)?,
-                None => Manifest::embedded()?,
-            };
+            let mut manifest = manifest(&config)?;
             if let Some(addr) = listen {
                 manifest.server.listen = addr;
             }
@@ -53,6 +153,93 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("binding {}", manifest.server.listen))?;
                 atelier::app::serve(manifest, listener, atelier::app::shutdown_signal()).await
             })
+        }
+        Command::Run {
+            config,
+            function,
+            args,
+        } => {
+            let manifest = manifest(&config)?;
+            let args = run_args(args)?;
+            let body = match args.input.as_deref() {
+                None => None,
+                Some("-") => {
+                    let mut b = Vec::new();
+                    std::io::stdin().read_to_end(&mut b)?;
+                    Some(b)
+                }
+                Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {path}"))?),
+            };
+            let shot = atelier::oneshot::OneShot {
+                function,
+                body,
+                sub_path: args.path,
+                query: args.query,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let answer = runtime.block_on(atelier::oneshot::run(manifest, shot))?;
+            if answer.status >= 400 {
+                bail!(
+                    "the function answered {}: {}",
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body)
+                );
+            }
+            match args.output {
+                Some(path) => std::fs::write(&path, &answer.body)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => std::io::stdout().write_all(&answer.body)?,
+            }
+            eprintln!(
+                "{} {} ({} bytes)",
+                answer.status,
+                answer.content_type.unwrap_or_default(),
+                answer.body.len()
+            );
+            Ok(())
+        }
+        Command::Deploy {
+            component,
+            tenant,
+            name,
+            routes,
+            public,
+            memory_mb,
+            cpu_ms,
+            timeout_ms,
+            max_body_kb,
+            max_concurrency,
+            env,
+            url,
+            token,
+        } => {
+            let mut params: Vec<(String, String)> =
+                routes.into_iter().map(|r| ("route".into(), r)).collect();
+            for (k, v) in [
+                ("memory_mb", memory_mb),
+                ("cpu_ms", cpu_ms),
+                ("timeout_ms", timeout_ms),
+                ("max_body_kb", max_body_kb),
+                ("max_concurrency", max_concurrency.map(u64::from)),
+            ] {
+                if let Some(v) = v {
+                    params.push((k.into(), v.to_string()));
+                }
+            }
+            if public {
+                params.push(("public".into(), "true".into()));
+            }
+            params.extend(env.into_iter().map(|e| ("env".into(), e)));
+            let answer = atelier::deploy_client::deploy(&atelier::deploy_client::DeployRequest {
+                url: &url,
+                token: &token,
+                tenant: &tenant,
+                name: &name,
+                component: &component,
+                params,
+            })?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(())
         }
     }
 }
