@@ -7,5 +7,5 @@ scripts/setup.sh
 [ -f .ort/env.sh ] && . .ort/env.sh
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
-cargo clippy --release --target wasm32-wasip2 $(for d in components/*/; do echo "-p $(sed -n 's/^name = "\(.*\)"/\1/p' "$d/Cargo.toml")"; done) -- -D warnings
+cargo clippy --release --target wasm32-wasip2 $(for m in components/*/Cargo.toml; do echo "-p $(sed -n 's/^name = "\(.*\)"/\1/p' "$m")"; done) -- -D warnings
 cargo test --release --workspace -- --test-threads="${ATELIER_TEST_THREADS:-2}"

@@ -304,3 +304,33 @@ fn hot_swap_under_load_fails_no_request() {
     assert!(ok > 50, "only {ok} requests during the swaps");
     assert_eq!(failed, 0, "{failed} of {} requests failed", ok + failed);
 }
+
+/// A component from another language's toolchain: Python, built by componentize-py from PyPI
+/// (`components/python-hello/build.sh`, run by `scripts/setup.sh`), deployed like any other.
+#[test]
+fn python_component_deploys_and_serves() {
+    let wasm = std::fs::read(atelier_e2e::repo_root().join("target/python/python-hello.wasm"))
+        .expect("target/python/python-hello.wasm: run scripts/setup.sh (componentize-py build)");
+    let server = Server::start(&manifest());
+    let r = deploy(
+        &server,
+        KEY_A,
+        "a",
+        "py",
+        "route=/py&memory_mb=64&cpu_ms=500",
+        &wasm,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = invoke(&server, "a.test", "/py?name=Ada", Some(KEY_A));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "Hello from Python, Ada!\n");
+    let body = b"atelier".repeat(1000);
+    let r = call(
+        "POST",
+        &server.url("/py"),
+        &[("host", "a.test"), ("authorization", &bearer(KEY_A))],
+        Some(&body),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().starts_with("7000 bytes, sha256 "), "{}", r.text());
+}
