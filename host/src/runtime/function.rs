@@ -113,7 +113,13 @@ impl Function {
             if used >= budget {
                 Ok(UpdateDeadline::Interrupt)
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                // tokio's own yield defers the wake-up to the back of the run queue, so other
+                // requests on this worker run before the guest resumes (a plain self-wake
+                // would land in the LIFO slot and resume the guest first).
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
 

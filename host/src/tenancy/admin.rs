@@ -132,23 +132,18 @@ pub async fn handle(
     keys: &Keys,
     request: Request<Incoming>,
 ) -> Response<Body> {
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let Some(principal) = keys.principal(authorization) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the admin API needs an operator token or a tenant key (Authorization: Bearer <token>)",
-        );
-    };
+    let principal = keys.principal(
+        request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let method = request.method().clone();
     let query = request.uri().query().unwrap_or_default().to_string();
-    // An authenticated caller's upload is read whole before any answer, so a refusal reaches
-    // a client still sending rather than a closed connection.
+    // The upload (bounded) is read whole before any answer, so a refusal reaches a client
+    // still sending rather than a reset connection.
     let content_length = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -163,6 +158,13 @@ pub async fn handle(
     {
         Ok(b) => b,
         Err(refusal) => return refusal.response("admin"),
+    };
+    let Some(principal) = principal else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the admin API needs an operator token or a tenant key (Authorization: Bearer <token>)",
+        );
     };
     let tenant = match segments.as_slice() {
         ["admin", "v1", "tenants"] if method == Method::GET => {
