@@ -2,7 +2,8 @@
 //! matte together, foreground colour estimation (so no halo of the old background survives at
 //! soft edges), and compositing onto the new background.
 
-use image::imageops::FilterType;
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{GrayImage, RgbImage, RgbaImage};
 
 use crate::options::Render;
@@ -47,6 +48,30 @@ fn bilinear(
     }
 }
 
+/// The `crop` rectangle of a packed image resampled to `to` (a plain copy at the same size),
+/// with a linear filter whose support widens with the shrink factor, so nothing aliases.
+fn shrink(
+    pixels: &[u8],
+    (width, height): (u32, u32),
+    pixel_type: PixelType,
+    (x, y, w, h): (u32, u32, u32, u32),
+    to: (u32, u32),
+) -> Vec<u8> {
+    let src = ImageRef::new(width, height, pixels, pixel_type).expect("buffer matches its size");
+    let mut dst = Image::new(to.0, to.1, pixel_type);
+    let options = ResizeOptions::new()
+        .crop(f64::from(x), f64::from(y), f64::from(w), f64::from(h))
+        .resize_alg(if (w, h) == to {
+            ResizeAlg::Nearest
+        } else {
+            ResizeAlg::Convolution(FilterType::Bilinear)
+        });
+    Resizer::new()
+        .resize(&src, &mut dst, &options)
+        .expect("same pixel type, crop inside the image");
+    dst.into_vec()
+}
+
 /// Resamples `rgb` and `alpha` (same size) into a `width`×`height` layer, output pixel centre
 /// `(x, y)` reading the source at `to_source(x, y)`. When the output is much smaller than the
 /// source region it reads, that region is first shrunk with a filter so nothing aliases.
@@ -74,8 +99,7 @@ pub fn warp(
     let x1 = (hi(0).ceil() as i64 + 2).clamp(x0 as i64 + 1, sw as i64) as u32;
     let y1 = (hi(1).ceil() as i64 + 2).clamp(y0 as i64 + 1, sh as i64) as u32;
     let (cw, ch) = (x1 - x0, y1 - y0);
-    let shrink = scale < 0.75;
-    let (tw, th) = if shrink {
+    let (tw, th) = if scale < 0.75 {
         (
             ((cw as f32 * scale).round() as u32).max(1),
             ((ch as f32 * scale).round() as u32).max(1),
@@ -83,16 +107,20 @@ pub fn warp(
     } else {
         (cw, ch)
     };
-    let crop_rgb = image::imageops::crop_imm(rgb, x0, y0, cw, ch).to_image();
-    let crop_alpha = image::imageops::crop_imm(alpha, x0, y0, cw, ch).to_image();
-    let (src_rgb, src_alpha) = if shrink {
-        (
-            image::imageops::resize(&crop_rgb, tw, th, FilterType::Triangle),
-            image::imageops::resize(&crop_alpha, tw, th, FilterType::Triangle),
-        )
-    } else {
-        (crop_rgb, crop_alpha)
-    };
+    let src_rgb = shrink(
+        rgb.as_raw(),
+        (sw, sh),
+        PixelType::U8x3,
+        (x0, y0, cw, ch),
+        (tw, th),
+    );
+    let src_alpha = shrink(
+        alpha.as_raw(),
+        (sw, sh),
+        PixelType::U8,
+        (x0, y0, cw, ch),
+        (tw, th),
+    );
     let (fx, fy) = (tw as f32 / cw as f32, th as f32 / ch as f32);
     let n = (width * height) as usize;
     let mut layer = Layer {
@@ -110,24 +138,8 @@ pub fn warp(
                 (p[0] + 0.5 - x0 as f32) * fx - 0.5,
                 (p[1] + 0.5 - y0 as f32) * fy - 0.5,
             ];
-            bilinear(
-                src_rgb.as_raw(),
-                tw as usize,
-                th as usize,
-                3,
-                q,
-                &mut px,
-                true,
-            );
-            bilinear(
-                src_alpha.as_raw(),
-                tw as usize,
-                th as usize,
-                1,
-                q,
-                &mut a,
-                false,
-            );
+            bilinear(&src_rgb, tw as usize, th as usize, 3, q, &mut px, true);
+            bilinear(&src_alpha, tw as usize, th as usize, 1, q, &mut a, false);
             let i = (y * width + x) as usize;
             for (c, v) in px.iter().enumerate() {
                 layer.rgb[3 * i + c] = v / 255.0;
@@ -138,37 +150,49 @@ pub fn warp(
     layer
 }
 
-/// Mean over a (2r+1)² window, clamped at the edges, of one plane.
+/// Mean over a (2r+1)² window, clamped at the edges, of one plane: a running sum along each
+/// row, then running sums down all columns at once (row-major, so both passes stream memory).
 fn box_blur(plane: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let mut tmp = vec![0f32; plane.len()];
-    let mut out = vec![0f32; plane.len()];
-    let pass = |src: &[f32],
-                dst: &mut [f32],
-                len: usize,
-                lines: usize,
-                at: &dyn Fn(usize, usize) -> usize| {
-        for line in 0..lines {
-            let mut sum = 0f32;
-            let mut count = 0f32;
-            for k in 0..=r.min(len - 1) {
-                sum += src[at(line, k)];
+    let mut rows = vec![0f32; plane.len()];
+    for (src, dst) in plane.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        let (mut sum, mut count) = (0f32, 0f32);
+        for &v in &src[..=r.min(w - 1)] {
+            sum += v;
+            count += 1.0;
+        }
+        for k in 0..w {
+            dst[k] = sum / count;
+            if k + r + 1 < w {
+                sum += src[k + r + 1];
                 count += 1.0;
             }
-            for k in 0..len {
-                dst[at(line, k)] = sum / count;
-                if k + r + 1 < len {
-                    sum += src[at(line, k + r + 1)];
-                    count += 1.0;
-                }
-                if k >= r {
-                    sum -= src[at(line, k - r)];
-                    count -= 1.0;
-                }
+            if k >= r {
+                sum -= src[k - r];
+                count -= 1.0;
             }
         }
-    };
-    pass(plane, &mut tmp, w, h, &|line, k| line * w + k);
-    pass(&tmp, &mut out, h, w, &|line, k| k * w + line);
+    }
+    let mut out = vec![0f32; plane.len()];
+    let mut sums = vec![0f32; w];
+    let mut count = 0f32;
+    for row in rows.chunks_exact(w).take(r.min(h - 1) + 1) {
+        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+        count += 1.0;
+    }
+    for k in 0..h {
+        let dst = &mut out[k * w..(k + 1) * w];
+        dst.iter_mut().zip(&sums).for_each(|(d, s)| *d = s / count);
+        if k + r + 1 < h {
+            let add = &rows[(k + r + 1) * w..(k + r + 2) * w];
+            sums.iter_mut().zip(add).for_each(|(s, v)| *s += v);
+            count += 1.0;
+        }
+        if k >= r {
+            let sub = &rows[(k - r) * w..(k - r + 1) * w];
+            sums.iter_mut().zip(sub).for_each(|(s, v)| *s -= v);
+            count -= 1.0;
+        }
+    }
     out
 }
 

@@ -2,8 +2,9 @@
 //! 12 stride outputs into boxes, scores and five landmarks, and non-maximum suppression.
 //! Large images are shrunk so the longer side is at most [`MAX_SIDE`] before detection.
 
-use image::imageops::FilterType;
 use image::RgbImage;
+
+use super::resize::{resize, Filter};
 
 /// Longer side, in pixels, of the image the detector sees.
 pub const MAX_SIDE: u32 = 640;
@@ -33,27 +34,30 @@ pub struct Prepared {
 pub fn preprocess(image: &RgbImage) -> Prepared {
     let (w, h) = image.dimensions();
     let scale = (MAX_SIDE as f32 / w.max(h) as f32).min(1.0);
-    let resized;
-    let img = if scale < 1.0 {
-        resized = image::imageops::resize(
-            image,
-            (w as f32 * scale).round() as u32,
-            (h as f32 * scale).round() as u32,
-            FilterType::Triangle,
-        );
-        &resized
+    let (iw, ih) = if scale < 1.0 {
+        (
+            ((w as f32 * scale).round() as u32).max(1),
+            ((h as f32 * scale).round() as u32).max(1),
+        )
     } else {
-        image
+        (w, h)
     };
-    let (iw, ih) = (img.width() as usize, img.height() as usize);
+    let resized;
+    let pixels = if scale < 1.0 {
+        resized = resize(image.as_raw(), (w, h), (iw, ih), 3, Filter::Bilinear);
+        &resized[..]
+    } else {
+        image.as_raw()
+    };
+    let (iw, ih) = (iw as usize, ih as usize);
     let (pw, ph) = (iw.div_ceil(32) * 32, ih.div_ceil(32) * 32);
     let mut data = vec![0f32; 3 * pw * ph];
-    for (x, y, px) in img.enumerate_pixels() {
-        let i = y as usize * pw + x as usize;
+    for (k, px) in pixels.chunks_exact(3).enumerate() {
+        let i = (k / iw) * pw + k % iw;
         // BGR order.
-        data[i] = f32::from(px.0[2]);
-        data[pw * ph + i] = f32::from(px.0[1]);
-        data[2 * pw * ph + i] = f32::from(px.0[0]);
+        data[i] = f32::from(px[2]);
+        data[pw * ph + i] = f32::from(px[1]);
+        data[2 * pw * ph + i] = f32::from(px[0]);
     }
     Prepared {
         data,

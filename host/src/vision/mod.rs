@@ -4,7 +4,8 @@
 //! - [`models`]: the model manifest and sha256-checked model files;
 //! - [`engine`]: the ONNX Runtime library, execution provider choice, sessions;
 //! - [`batcher`]: coalescing concurrent calls into batches, with a bounded queue;
-//! - [`segment`] / [`faces`]: each model family's pre- and post-processing.
+//! - [`segment`] / [`faces`]: each model family's pre- and post-processing;
+//! - [`resize`]: SIMD resizing for both.
 //!
 //! Invariants: sessions are created once at startup and shared by every instance; a component
 //! only reaches these functions if its function was granted `atelier:vision` (checked at load by
@@ -14,6 +15,7 @@ pub mod batcher;
 pub mod engine;
 pub mod faces;
 pub mod models;
+pub mod resize;
 pub mod segment;
 
 use std::collections::HashMap;

@@ -4,23 +4,29 @@
 //! min–max when configured, quantise to 8 bits (truncating, like rembg) and resize back to the
 //! image's size (Lanczos).
 
-use image::imageops::FilterType;
-use image::{GrayImage, RgbImage};
+use image::RgbImage;
 
 use super::models::{InputSpec, Layout, Normalize};
+use super::resize::{resize, Filter};
 
 /// Builds one image's input tensor data (without the batch dimension).
 pub fn preprocess(image: &RgbImage, input: &InputSpec) -> Vec<f32> {
-    let resized = image::imageops::resize(image, input.width, input.height, FilterType::Lanczos3);
+    let resized = resize(
+        image.as_raw(),
+        image.dimensions(),
+        (input.width, input.height),
+        3,
+        Filter::Lanczos3,
+    );
     let divisor = match input.scale.as_str() {
-        "max" => f32::from(resized.as_raw().iter().copied().max().unwrap_or(1).max(1)),
+        "max" => f32::from(resized.iter().copied().max().unwrap_or(1).max(1)),
         other => other.parse::<f32>().unwrap_or(255.0),
     };
     let (w, h) = (input.width as usize, input.height as usize);
     let mut data = vec![0f32; w * h * 3];
-    for (i, px) in resized.pixels().enumerate() {
+    for (i, px) in resized.chunks_exact(3).enumerate() {
         for c in 0..3 {
-            let v = (f32::from(px.0[c]) / divisor - input.mean[c]) / input.std[c];
+            let v = (f32::from(px[c]) / divisor - input.mean[c]) / input.std[c];
             match input.layout {
                 Layout::Nchw => data[c * w * h + i] = v,
                 Layout::Nhwc => data[i * 3 + c] = v,
@@ -48,7 +54,11 @@ pub fn postprocess(
         .iter()
         .map(|&v| (((v - lo) / range).clamp(0.0, 1.0) * 255.0) as u8)
         .collect();
-    let small =
-        GrayImage::from_raw(input.width, input.height, bytes).expect("plane has the model's size");
-    image::imageops::resize(&small, size.0, size.1, FilterType::Lanczos3).into_raw()
+    resize(
+        &bytes,
+        (input.width, input.height),
+        size,
+        1,
+        Filter::Lanczos3,
+    )
 }
