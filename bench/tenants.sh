@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Tenant isolation: tenant B's hello p50/p99 alone, then while tenant A runs an infinite loop
 # and a memory hog under load (its quota: 4 instances, 200 ms CPU, 32 MiB). Same run, same
-# wrk settings; the ratio loaded/unloaded p99 is printed (target ≤ 2×).
+# wrk settings; the ratio loaded/unloaded p99 is printed (target ≤ 2×). TICK_MS (default 1)
+# is the epoch tick: how often a busy guest yields its worker thread to other requests.
 . "$(dirname "$0")/lib.sh"
 data=$(mktemp -d)
 trap 'kill $a 2>/dev/null; rm -rf "$data"' EXIT
 cat > /tmp/atelier-bench-tenants.toml <<TOML
 $(manifest_head 8591)
+epoch_tick_ms = ${TICK_MS:-1}
 [admin]
 data_dir = "$data"
 [[tenant]]
@@ -23,7 +25,7 @@ wait_http http://127.0.0.1:8591/readyz
 export ATELIER_TOKEN=bench ATELIER_URL=http://127.0.0.1:8591
 target/release/atelier deploy target/wasm32-wasip2/release/hello.wasm --tenant quiet --name hello --route /hello --public >/dev/null
 target/release/atelier deploy target/wasm32-wasip2/release/chaos.wasm --tenant noisy --name chaos --route /chaos --public >/dev/null
-CONNS=${CONNS:-8}
+CONNS=${QUIET_CONNS:-8}
 quiet() { rps http://127.0.0.1:8591/hello -H "Host: quiet.test"; }
 echo "round quiet_alone_rps p50 p99 | quiet_loaded_rps p50 p99 | p99_ratio (connections: $CONNS)"
 for round in $(seq 1 "$ROUNDS"); do
