@@ -144,3 +144,45 @@ fn ungranted_import_is_refused_at_load() {
         failed.stderr
     );
 }
+
+/// Whether this machine has an NVIDIA GPU (CI has none).
+fn gpu_present() -> bool {
+    std::process::Command::new("nvidia-smi")
+        .arg("-L")
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+}
+
+/// `device = "cuda"` either runs on CUDA (a GPU machine with ONNX Runtime's CUDA build) or stops
+/// at startup with a message saying CUDA is unusable; it never falls back to CPU silently.
+#[test]
+fn cuda_is_used_or_refused_never_silently_replaced() {
+    let text = manifest(true).replace("device = \"cpu\"", "device = \"cuda\"");
+    if gpu_present() {
+        let server = Server::start(&text);
+        let metrics = get(&server.url("/metrics")).text();
+        assert!(
+            metrics.contains(r#"atelier_vision_provider{model="u2netp",provider="cuda"} 1"#),
+            "{metrics}"
+        );
+        let r = post(
+            &server.url("/segment"),
+            "image/jpeg",
+            &portrait("fr_obama.jpg"),
+            &[],
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    } else {
+        eprintln!("no GPU here: checking that device = \"cuda\" is refused at startup");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, text).unwrap();
+        let failed = Server::start_expecting_failure(&path);
+        assert_ne!(failed.code, Some(0));
+        assert!(
+            failed.stderr.contains("CUDA is not usable"),
+            "{}",
+            failed.stderr
+        );
+    }
+}
