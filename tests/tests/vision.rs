@@ -186,3 +186,40 @@ fn cuda_is_used_or_refused_never_silently_replaced() {
         );
     }
 }
+
+/// Concurrent calls share batches (u2netp's fixed batch dimension is made symbolic at load),
+/// and batching does not change any image's matte.
+#[test]
+fn concurrent_calls_are_batched_with_identical_results() {
+    let server = Server::start(&manifest(true));
+    let url = server.url("/segment");
+    let alone = post(&url, "image/jpeg", &portrait("fr_obama.jpg"), &[]).body;
+    let before = batches(&get(&server.url("/metrics")).text());
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || post(&url, "image/jpeg", &portrait("fr_obama.jpg"), &[]))
+        })
+        .collect();
+    for h in handles {
+        let r = h.join().unwrap();
+        assert_eq!(r.status, 200);
+        assert!(
+            r.body == alone,
+            "a batched matte differs from the one computed alone"
+        );
+    }
+    let runs = batches(&get(&server.url("/metrics")).text()) - before;
+    assert!(
+        runs < 4,
+        "4 concurrent calls ran as {runs} separate batches"
+    );
+}
+
+/// Batches u2netp has run, from the metrics text.
+fn batches(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"atelier_vision_batch_size_count{function="u2netp"} "#))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}

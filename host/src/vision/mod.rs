@@ -4,6 +4,7 @@
 //! - [`models`]: the model manifest and sha256-checked model files;
 //! - [`engine`]: the ONNX Runtime library, execution provider choice, sessions;
 //! - [`batcher`]: coalescing concurrent calls into batches, with a bounded queue;
+//! - [`onnx_batch`]: a fixed batch dimension of 1 made symbolic, so batches can run;
 //! - [`segment`] / [`faces`]: each model family's pre- and post-processing;
 //! - [`resize`]: SIMD resizing for both.
 //!
@@ -15,6 +16,7 @@ pub mod batcher;
 pub mod engine;
 pub mod faces;
 pub mod models;
+pub mod onnx_batch;
 pub mod resize;
 pub mod segment;
 
@@ -148,7 +150,12 @@ impl Vision {
         let mut segmenters = HashMap::new();
         let mut faces_batcher = None;
         for spec in &manifest.models {
-            let bytes = models::read_verified(spec, &dir)?;
+            let mut bytes = models::read_verified(spec, &dir)?;
+            if spec.kind == Kind::Segmentation {
+                if let Some(rewritten) = onnx_batch::symbolic_batch(&bytes) {
+                    bytes = rewritten;
+                }
+            }
             let (mut session, provider) =
                 engine::session(&env, &spec.name, &bytes, config.device, config.threads)?;
             tracing::info!(model = %spec.name, provider = provider.name(), "vision model loaded");
