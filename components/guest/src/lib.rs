@@ -110,6 +110,22 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A bad request parameter: its name and what is wrong (answered 400, naming it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError {
+    pub param: String,
+    pub message: String,
+}
+
+impl ParamError {
+    pub fn new(param: &str, message: impl Into<String>) -> Self {
+        ParamError {
+            param: param.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
 /// A complete response: status, headers and body.
 pub struct Response {
     pub status: u16,
@@ -143,6 +159,36 @@ impl Response {
             err["param"] = serde_json::Value::String(p.to_string());
         }
         Self::json(status, &serde_json::json!({ "error": err }))
+    }
+
+    /// 400 `bad_parameter` naming the parameter.
+    pub fn bad_param(e: &ParamError) -> Self {
+        Self::error(
+            400,
+            "bad_parameter",
+            format!("{}: {}", e.param, e.message),
+            Some(&e.param),
+        )
+    }
+
+    /// 405 for a known path asked with the wrong method.
+    pub fn method_not_allowed(method: &str) -> Self {
+        Self::error(
+            405,
+            "method_not_allowed",
+            format!("{method} is not allowed here"),
+            None,
+        )
+    }
+
+    /// 404 for a path under the function's route that it does not serve.
+    pub fn not_found(path: &str) -> Self {
+        Self::error(
+            404,
+            "not_found",
+            format!("nothing is served at {path}"),
+            None,
+        )
     }
 
     /// Adds a header.

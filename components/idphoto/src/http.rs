@@ -1,14 +1,12 @@
 //! HTTP surface of the ID-photo function: routes, where options come from, status codes.
 
 use atelier_guest::{multipart, Request, Response};
-use atelier_vision_guest::{
-    decode_upload, faces, segmentation, status_of, to_image, DecodeError, VisionError,
-};
+use atelier_vision_guest::{decode_upload, faces, segmentation, to_image, vision_response};
 use base64::Engine;
 use serde_json::json;
 
 use crate::geometry::{self, FaceBox};
-use crate::options::{Options, ParamError};
+use crate::options::Options;
 use crate::photo::{self, PhotoError};
 use crate::presets;
 
@@ -22,18 +20,8 @@ pub fn route(req: Request) -> Response {
     match (req.method.as_str(), sub.as_str()) {
         ("GET", "/sizes") => sizes(),
         ("POST", "") => make(&req),
-        (_, "" | "/sizes") => Response::error(
-            405,
-            "method_not_allowed",
-            format!("{} is not allowed here", req.method),
-            None,
-        ),
-        _ => Response::error(
-            404,
-            "not_found",
-            format!("no ID-photo endpoint at {}", req.path),
-            None,
-        ),
+        (_, "" | "/sizes") => Response::method_not_allowed(&req.method),
+        _ => Response::not_found(&req.path),
     }
 }
 
@@ -53,25 +41,6 @@ fn sizes() -> Response {
         .collect();
     Response::json(200, &json!({ "default": presets::DEFAULT, "sizes": list }))
         .with_header("cache-control", "public, max-age=3600")
-}
-
-fn bad_param(e: ParamError) -> Response {
-    Response::error(
-        400,
-        "bad_parameter",
-        format!("{}: {}", e.param, e.message),
-        Some(&e.param),
-    )
-}
-
-fn vision_error(e: &VisionError) -> Response {
-    let (status, code, message) = status_of(e);
-    let r = Response::error(status, code, message, None);
-    if status == 503 {
-        r.with_header("retry-after", "1")
-    } else {
-        r
-    }
 }
 
 /// Option fields as decoded `(name, value)` pairs.
@@ -121,27 +90,17 @@ fn make(req: &Request) -> Response {
     };
     let options = match Options::parse(&fields) {
         Ok(o) => o,
-        Err(e) => return bad_param(e),
+        Err(e) => return Response::bad_param(&e),
     };
     let rgb = match decode_upload(&upload) {
         Ok(rgb) => rgb,
-        Err(DecodeError::Invalid(m)) => {
-            return Response::error(400, "invalid_image", m, Some("file"))
-        }
-        Err(DecodeError::TooLarge { width, height }) => {
-            return Response::error(
-                413,
-                "image_too_large",
-                format!("{width}×{height} is too many pixels"),
-                Some("file"),
-            )
-        }
+        Err(e) => return e.response(),
     };
     drop(upload);
     let image = to_image(&rgb);
     let found = match faces::detect(&image) {
         Ok(f) => f,
-        Err(e) => return vision_error(&e),
+        Err(e) => return vision_response(&e),
     };
     let boxes: Vec<FaceBox> = found
         .iter()
@@ -161,7 +120,7 @@ fn make(req: &Request) -> Response {
     };
     let matte = match segmentation::segment(&image, options.model.as_deref()) {
         Ok(m) => m,
-        Err(e) => return vision_error(&e),
+        Err(e) => return vision_response(&e),
     };
     drop(image);
     let Some(alpha) = image::GrayImage::from_raw(rgb.width(), rgb.height(), matte) else {

@@ -78,12 +78,11 @@ const fn px(mm: f32, dpi: u32) -> u32 {
     ((mm * dpi as f32 / 25.4) + 0.5) as u32
 }
 
-const fn inch_photo(
-    id: &'static str,
-    name_en: &'static str,
-    name_zh: &'static str,
-    width_mm: f32,
-    height_mm: f32,
+/// A preset specified in millimetres, printed at 300 dpi.
+const fn at_300_dpi(
+    (id, name_en, name_zh): (&'static str, &'static str, &'static str),
+    (width_mm, height_mm): (f32, f32),
+    head: HeadRule,
 ) -> Preset {
     Preset {
         id,
@@ -94,19 +93,19 @@ const fn inch_photo(
         width_mm,
         height_mm,
         dpi: 300,
-        head: CN_STUDIO,
+        head,
     }
 }
 
 /// Every preset, in the order `GET /idphoto/sizes` lists them.
 pub const PRESETS: &[Preset] = &[
     // Chinese photo sizes as sold by studios: 1 inch 25x35 mm (295x413 px at 300 dpi) etc.
-    inch_photo("cn-1inch", "1 inch", "一寸", 25.0, 35.0),
-    inch_photo("cn-small-1inch", "small 1 inch", "小一寸", 22.0, 32.0),
-    inch_photo("cn-large-1inch", "large 1 inch", "大一寸", 33.0, 48.0),
-    inch_photo("cn-2inch", "2 inch", "二寸", 35.0, 49.0),
-    inch_photo("cn-large-2inch", "large 2 inch", "大二寸", 35.0, 53.0),
-    inch_photo("cn-small-2inch", "small 2 inch", "小二寸", 35.0, 45.0),
+    at_300_dpi(("cn-1inch", "1 inch", "一寸"), (25.0, 35.0), CN_STUDIO),
+    at_300_dpi(("cn-small-1inch", "small 1 inch", "小一寸"), (22.0, 32.0), CN_STUDIO),
+    at_300_dpi(("cn-large-1inch", "large 1 inch", "大一寸"), (33.0, 48.0), CN_STUDIO),
+    at_300_dpi(("cn-2inch", "2 inch", "二寸"), (35.0, 49.0), CN_STUDIO),
+    at_300_dpi(("cn-large-2inch", "large 2 inch", "大二寸"), (35.0, 53.0), CN_STUDIO),
+    at_300_dpi(("cn-small-2inch", "small 2 inch", "小二寸"), (35.0, 45.0), CN_STUDIO),
     // GA 461-2004 (resident ID card photos): 26x32 mm, 358x441 px at 350 dpi, the hair 7-21 px
     // below the top edge, head width about 207 px (a head of roughly 61-70% of the height).
     Preset {
@@ -127,80 +126,50 @@ pub const PRESETS: &[Preset] = &[
     },
     // Chinese passport (exit-entry administration): 33x48 mm, crown to chin 28-33 mm, crown
     // 3-5 mm below the top edge.
-    Preset {
-        id: "cn-passport",
-        name_en: "Chinese passport",
-        name_zh: "护照",
-        width_px: px(33.0, 300),
-        height_px: px(48.0, 300),
-        width_mm: 33.0,
-        height_mm: 48.0,
-        dpi: 300,
-        head: HeadRule {
+    at_300_dpi(
+        ("cn-passport", "Chinese passport", "护照"),
+        (33.0, 48.0),
+        HeadRule {
             head: Range::new(28.0 / 48.0, 33.0 / 48.0),
             top: Range::new(3.0 / 48.0, 5.0 / 48.0),
             eyes_from_bottom: None,
             source: "Chinese passport: head 28-33 mm of 48 mm, crown 3-5 mm below the top edge",
         },
-    },
+    ),
     // U.S. Department of State: 2x2 in (600x600 px), head 1-1 3/8 in (50-69%), eyes 1 1/8-1 3/8
     // in from the bottom (56-69%).
-    Preset {
-        id: "us-passport",
-        name_en: "U.S. passport and visa",
-        name_zh: "美国护照/签证",
-        width_px: 600,
-        height_px: 600,
-        width_mm: 50.8,
-        height_mm: 50.8,
-        dpi: 300,
-        head: HeadRule {
+    at_300_dpi(
+        ("us-passport", "U.S. passport and visa", "美国护照/签证"),
+        (50.8, 50.8),
+        HeadRule {
             head: Range::new(0.50, 0.69),
             top: Range::new(0.04, 0.14),
             eyes_from_bottom: Some(Range::new(0.56, 0.69)),
             source: "U.S. State Department: head 1-1 3/8 in of 2 in, eyes 1 1/8-1 3/8 in from the bottom",
         },
-    },
-    Preset {
-        id: "schengen",
-        name_en: "Schengen visa",
-        name_zh: "申根签证",
-        width_px: px(35.0, 300),
-        height_px: px(45.0, 300),
-        width_mm: 35.0,
-        height_mm: 45.0,
-        dpi: 300,
-        head: ICAO_35X45,
-    },
+    ),
+    at_300_dpi(
+        ("schengen", "Schengen visa", "申根签证"),
+        (35.0, 45.0),
+        ICAO_35X45,
+    ),
     // HM Passport Office: 35x45 mm, head 29-34 mm from chin to crown.
-    Preset {
-        id: "uk",
-        name_en: "UK passport and visa",
-        name_zh: "英国护照/签证",
-        width_px: px(35.0, 300),
-        height_px: px(45.0, 300),
-        width_mm: 35.0,
-        height_mm: 45.0,
-        dpi: 300,
-        head: HeadRule {
+    at_300_dpi(
+        ("uk", "UK passport and visa", "英国护照/签证"),
+        (35.0, 45.0),
+        HeadRule {
             head: Range::new(29.0 / 45.0, 34.0 / 45.0),
             top: Range::new(0.04, 0.11),
             eyes_from_bottom: None,
             source: "HM Passport Office: chin to crown 29-34 mm of 45 mm",
         },
-    },
+    ),
     // Korean passport and visa photos follow ICAO: 35x45 mm, crown to chin 32-36 mm.
-    Preset {
-        id: "korea-visa",
-        name_en: "Korean visa",
-        name_zh: "韩国签证",
-        width_px: px(35.0, 300),
-        height_px: px(45.0, 300),
-        width_mm: 35.0,
-        height_mm: 45.0,
-        dpi: 300,
-        head: ICAO_35X45,
-    },
+    at_300_dpi(
+        ("korea-visa", "Korean visa", "韩国签证"),
+        (35.0, 45.0),
+        ICAO_35X45,
+    ),
     // CET (college English test) registration photos are specified in pixels: 144x192.
     Preset {
         id: "cet",

@@ -19,28 +19,9 @@ pub fn route(req: Request) -> Response {
         ("POST", "") => generate(json_body(&req).and_then(|v| RawOptions::from_json(&v))),
         ("POST", "/batch") => batch_zip(&req),
         ("POST", "/decode") => decode_codes(&req),
-        (_, "" | "/batch" | "/decode") => Response::error(
-            405,
-            "method_not_allowed",
-            format!("{} is not allowed here", req.method),
-            None,
-        ),
-        _ => Response::error(
-            404,
-            "not_found",
-            format!("no QR endpoint at {}", req.path),
-            None,
-        ),
+        (_, "" | "/batch" | "/decode") => Response::method_not_allowed(&req.method),
+        _ => Response::not_found(&req.path),
     }
-}
-
-fn bad_param(e: ParamError) -> Response {
-    Response::error(
-        400,
-        "bad_parameter",
-        format!("{}: {}", e.param, e.message),
-        Some(&e.param),
-    )
 }
 
 fn json_body(req: &Request) -> Result<Value, ParamError> {
@@ -56,14 +37,14 @@ fn generate(raw: Result<RawOptions, ParamError>) -> Response {
         Ok(rendered) => Response::bytes(rendered.content_type, rendered.bytes)
             .with_header("x-qr-version", rendered.version.to_string())
             .with_header("cache-control", "public, max-age=86400"),
-        Err(e) => bad_param(e),
+        Err(e) => Response::bad_param(&e),
     }
 }
 
 fn batch_zip(req: &Request) -> Response {
     let body = match json_body(req) {
         Ok(v) => v,
-        Err(e) => return bad_param(e),
+        Err(e) => return Response::bad_param(&e),
     };
     match batch::build(&body) {
         Ok(zip) => Response::bytes("application/zip", zip).with_header(
@@ -76,7 +57,7 @@ fn batch_zip(req: &Request) -> Response {
             format!("{count} items; at most {} per batch", batch::MAX_ITEMS),
             Some("items"),
         ),
-        Err(batch::BatchError::Param(e)) => bad_param(e),
+        Err(batch::BatchError::Param(e)) => Response::bad_param(&e),
     }
 }
 

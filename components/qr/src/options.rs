@@ -45,21 +45,7 @@ pub struct Options {
     pub format: Format,
 }
 
-/// A bad parameter: its name and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParamError {
-    pub param: String,
-    pub message: String,
-}
-
-impl ParamError {
-    pub fn new(param: &str, message: impl Into<String>) -> Self {
-        ParamError {
-            param: param.to_string(),
-            message: message.into(),
-        }
-    }
-}
+pub use atelier_guest::ParamError;
 
 /// Parameters as strings, whatever their source.
 #[derive(Default)]

@@ -6,20 +6,10 @@
 #![cfg(target_arch = "wasm32")]
 
 use atelier_guest::{serve, Request, Response};
-use atelier_vision_guest::{decode_upload, faces, segmentation, status_of, to_image, DecodeError};
+use atelier_vision_guest::{decode_upload, faces, segmentation, to_image, vision_response};
 use serde_json::json;
 
 struct Segment;
-
-fn vision_error(e: &atelier_vision_guest::VisionError) -> Response {
-    let (status, code, message) = status_of(e);
-    let r = Response::error(status, code, message, None);
-    if status == 503 {
-        r.with_header("retry-after", "1")
-    } else {
-        r
-    }
-}
 
 fn handle(req: Request) -> Response {
     let sub = req
@@ -41,17 +31,7 @@ fn handle(req: Request) -> Response {
     };
     let rgb = match decode_upload(&upload) {
         Ok(rgb) => rgb,
-        Err(DecodeError::Invalid(m)) => {
-            return Response::error(400, "invalid_image", m, Some("file"))
-        }
-        Err(DecodeError::TooLarge { width, height }) => {
-            return Response::error(
-                413,
-                "image_too_large",
-                format!("{width}×{height} is too many pixels"),
-                Some("file"),
-            )
-        }
+        Err(e) => return e.response(),
     };
     let image = to_image(&rgb);
     match sub.as_str() {
@@ -76,7 +56,7 @@ fn handle(req: Request) -> Response {
                         Err(e) => Response::error(500, "encode_failed", e.to_string(), None),
                     }
                 }
-                Err(e) => vision_error(&e),
+                Err(e) => vision_response(&e),
             }
         }
         "/faces" => match faces::detect(&image) {
@@ -88,7 +68,7 @@ fn handle(req: Request) -> Response {
                 "score": f.score,
             })).collect::<Vec<_>>() }),
             ),
-            Err(e) => vision_error(&e),
+            Err(e) => vision_response(&e),
         },
         _ => Response::error(
             404,

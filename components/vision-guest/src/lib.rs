@@ -1,6 +1,6 @@
 //! What a component needs to call `atelier:vision`: the generated bindings and a decoder that
 //! turns an upload into the RGB [`Image`] the interface takes (decoded once, EXIF orientation
-//! applied, decompression bombs refused from the header).
+//! applied, decompression bombs refused from the header), and the JSON errors for both.
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -13,6 +13,7 @@ pub use atelier::vision::types::{Image, VisionError};
 
 use std::io::Cursor;
 
+use atelier_guest::Response;
 use image::{ImageDecoder, ImageReader};
 
 /// Largest upload decoded, in pixels.
@@ -25,6 +26,21 @@ pub enum DecodeError {
     Invalid(String),
     /// 413: too many pixels.
     TooLarge { width: u32, height: u32 },
+}
+
+impl DecodeError {
+    /// The JSON error answering this upload.
+    pub fn response(&self) -> Response {
+        match self {
+            DecodeError::Invalid(m) => Response::error(400, "invalid_image", m, Some("file")),
+            DecodeError::TooLarge { width, height } => Response::error(
+                413,
+                "image_too_large",
+                format!("{width}×{height} is too many pixels"),
+                Some("file"),
+            ),
+        }
+    }
 }
 
 /// Decodes an upload to RGB8 with its EXIF orientation applied.
@@ -71,8 +87,19 @@ pub fn to_image(rgb: &image::RgbImage) -> Image {
     }
 }
 
+/// The JSON error answering a vision error (503s carry Retry-After).
+pub fn vision_response(e: &VisionError) -> Response {
+    let (status, code, message) = status_of(e);
+    let r = Response::error(status, code, message, None);
+    if status == 503 {
+        r.with_header("retry-after", "1")
+    } else {
+        r
+    }
+}
+
 /// HTTP status and error code for a vision error.
-pub fn status_of(e: &VisionError) -> (u16, &'static str, String) {
+fn status_of(e: &VisionError) -> (u16, &'static str, String) {
     match e {
         VisionError::InvalidImage(m) => (400, "invalid_image", m.clone()),
         VisionError::UnknownModel(m) => (400, "unknown_model", format!("unknown model {m}")),

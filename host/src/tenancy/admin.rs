@@ -57,18 +57,7 @@ fn spec_from_query(query: &str) -> Result<Spec, DeployError> {
         param: param.into(),
         message,
     };
-    let mut spec = Spec {
-        routes: vec![],
-        memory_mb: None,
-        cpu_ms: None,
-        timeout_ms: None,
-        max_body_kb: None,
-        max_concurrency: None,
-        public: false,
-        env: vec![],
-        sha256: String::new(),
-        deployed_at_unix: 0,
-    };
+    let mut spec = Spec::default();
     let number = |k: &str, v: &str| -> Result<u64, DeployError> {
         v.parse()
             .map_err(|_| bad(k, format!("{v:?} is not a whole number")))

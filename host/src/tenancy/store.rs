@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{RawLimits, RouteConfig};
 
 /// What a deploy asked for, as stored beside the component.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Spec {
     pub routes: Vec<String>,
     #[serde(default)]
@@ -216,14 +216,7 @@ mod tests {
         Spec {
             routes: vec!["/x".into()],
             memory_mb: Some(16),
-            cpu_ms: None,
-            timeout_ms: None,
-            max_body_kb: None,
-            max_concurrency: None,
-            public: false,
-            env: vec![],
-            sha256: String::new(),
-            deployed_at_unix: 0,
+            ..Spec::default()
         }
     }
 
