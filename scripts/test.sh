@@ -8,4 +8,4 @@ scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 cargo clippy --release --target wasm32-wasip2 $(for m in components/*/Cargo.toml; do echo "-p $(sed -n 's/^name = "\(.*\)"/\1/p' "$m")"; done) -- -D warnings
-cargo test --release --workspace -- --test-threads="${ATELIER_TEST_THREADS:-2}"
+cargo test --release --workspace --no-fail-fast -- --test-threads="${ATELIER_TEST_THREADS:-2}"

@@ -49,6 +49,7 @@ fn function_config(manifest: &Manifest, function: &str) -> anyhow::Result<Functi
             limits: Default::default(),
             grants: vec![],
             env: vec![],
+            outbound: vec![],
         });
     }
     let names: Vec<_> = manifest.functions.iter().map(|f| f.name.as_str()).collect();

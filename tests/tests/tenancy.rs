@@ -11,7 +11,19 @@ const KEY_A: &str = "key-a";
 const KEY_B: &str = "key-b";
 
 fn manifest() -> String {
-    r#"
+    format!(
+        r#"
+[[function]]
+name = "hello"
+component = {:?}
+routes = [{{ path = "/hello" }}]
+{}"#,
+        component("hello"),
+        TENANTS
+    )
+}
+
+const TENANTS: &str = r#"
 [admin]
 token = "sha256:0850123315d21ab90f4f7236408a52ef6dbd6a02a6550e5c10dc73f4d993680e"
 data_dir = "data"
@@ -20,6 +32,7 @@ data_dir = "data"
 id = "a"
 hosts = ["a.test"]
 api_keys = ["sha256:f10f781241e2246678b6b45c857069208152a53863e47fac33f607ab405006f4"]
+outbound = ["127.0.0.1"]
 quotas = { requests_per_minute = 600000, burst = 100000, max_concurrency = 16, memory_mb = 64, cpu_ms = 500 }
 
 [[tenant]]
@@ -27,9 +40,7 @@ id = "b"
 hosts = ["b.test"]
 api_keys = ["sha256:a30534a53b23547377ddccbd1ac85a8a84c13db43493c16e55a6abc7b0eba634"]
 quotas = { requests_per_minute = 60, burst = 3, max_concurrency = 4, memory_mb = 32 }
-"#
-    .into()
-}
+"#;
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
@@ -333,4 +344,33 @@ fn python_component_deploys_and_serves() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().starts_with("7000 bytes, sha256 "), "{}", r.text());
+}
+
+/// Outbound HTTP reaches only the hosts a tenant was allowed: tenant A may call 127.0.0.1
+/// (here, the server's own /hello), tenant B may not.
+#[test]
+fn outbound_http_follows_the_tenant_allow_list() {
+    let server = Server::start(&manifest());
+    let chaos = std::fs::read(component("chaos")).unwrap();
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    let target = format!("url=http://127.0.0.1:{port}/hello%3Fname%3Dout");
+    for (key, tenant, host) in [(KEY_A, "a", "a.test"), (KEY_B, "b", "b.test")] {
+        let r = deploy(
+            &server,
+            key,
+            tenant,
+            "fetcher",
+            "route=/fetcher&public=true",
+            &chaos,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = invoke(&server, host, &format!("/fetcher/fetch?{target}"), None);
+        if tenant == "a" {
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(r.text(), "Hello, out!\n");
+        } else {
+            assert_eq!(r.status, 502, "{}", r.text());
+            assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! - `spin`: an infinite loop (CPU deadline), `hog`: allocates until memory runs out (memory cap),
 //! - `sleep?ms=N`: blocks on a WASI clock (wall-clock timeout, concurrency limit),
-//! - `panic`: traps, `echo`: returns the body (body-size limit), `log`: writes to stdout/stderr.
+//! - `panic`: traps, `echo`: returns the body (body-size limit), `log`: writes to stdout/stderr,
+//! - `fetch?url=http://host[:port]/path`: makes an outbound HTTP request (outbound allow-list).
 #![cfg(target_arch = "wasm32")]
 
 use std::hint::black_box;
@@ -48,10 +49,63 @@ impl wasip2::exports::http::incoming_handler::Guest for Chaos {
                     eprintln!("chaos says hello on stderr");
                     Response::bytes("text/plain", b"logged\n".to_vec())
                 }
+                "fetch" => {
+                    let url = req
+                        .query_pairs()
+                        .into_iter()
+                        .find(|(k, _)| k == "url")
+                        .map(|(_, v)| v)
+                        .unwrap_or_default();
+                    match fetch(&url) {
+                        Ok((status, body)) => Response {
+                            status,
+                            ..Response::bytes("application/octet-stream", body)
+                        },
+                        Err(message) => Response::error(502, "fetch_failed", message, None),
+                    }
+                }
                 _ => Response::bytes("application/octet-stream", req.body),
             }
         });
     }
+}
+
+/// GET `url` (plain http) through `wasi:http/outgoing-handler`: status and body.
+fn fetch(url: &str) -> Result<(u16, Vec<u8>), String> {
+    use std::io::Read;
+    use wasip2::http::types::{Fields, OutgoingBody, OutgoingRequest, Scheme};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("give url=http://host/path")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = OutgoingRequest::new(Fields::new());
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| "scheme")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| "authority")?;
+    request
+        .set_path_with_query(Some(if path.is_empty() { "/" } else { path }))
+        .map_err(|()| "path")?;
+    let body = request.body().map_err(|()| "body")?;
+    OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
+    let pending = wasip2::http::outgoing_handler::handle(request, None)
+        .map_err(|e| format!("refused: {e:?}"))?;
+    pending.subscribe().block();
+    let response = pending
+        .get()
+        .ok_or("no response")?
+        .map_err(|()| "response taken twice")?
+        .map_err(|e| format!("{e:?}"))?;
+    let status = response.status();
+    let incoming = response.consume().map_err(|()| "body taken")?;
+    let mut bytes = Vec::new();
+    {
+        let mut stream = incoming.stream().map_err(|()| "no body stream")?;
+        stream.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    }
+    Ok((status, bytes))
 }
 
 wasip2::http::proxy::export!(Chaos);

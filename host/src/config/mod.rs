@@ -137,6 +137,9 @@ pub struct FunctionConfig {
     pub grants: Vec<String>,
     /// Environment variables the component sees.
     pub env: Vec<(String, String)>,
+    /// Host names it may reach with outbound HTTP (`*.example.com` for subdomains); empty
+    /// denies all.
+    pub outbound: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -179,6 +182,8 @@ struct RawFunction {
     grants: Vec<Spanned<String>>,
     #[serde(default)]
     env: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    outbound: Vec<String>,
 }
 
 /// Paths the host answers itself (ops endpoints, admin API); no route may claim them.
@@ -314,6 +319,7 @@ impl Manifest {
                 limits,
                 grants,
                 env: f.env.into_iter().collect(),
+                outbound: f.outbound.iter().map(|h| h.to_ascii_lowercase()).collect(),
             });
         }
         let mut tenants = Vec::new();

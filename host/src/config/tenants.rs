@@ -16,9 +16,10 @@ pub struct TenantConfig {
     /// SHA-256 of each API key, lowercase hex.
     pub key_hashes: Vec<String>,
     pub quotas: Quotas,
-    /// Host interfaces its components may import (e.g. `atelier:vision`). Outbound HTTP is
-    /// denied to every component; there is no per-tenant allow-list yet.
+    /// Host interfaces its components may import (e.g. `atelier:vision`).
     pub grants: Vec<String>,
+    /// Host names its components may reach with outbound HTTP (deny by default).
+    pub outbound: Vec<String>,
 }
 
 /// What one tenant may use.
@@ -50,6 +51,8 @@ pub(super) struct RawTenant {
     pub quotas: RawQuotas,
     #[serde(default)]
     pub grants: Vec<String>,
+    #[serde(default)]
+    pub outbound: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -126,6 +129,11 @@ impl RawTenant {
                 function_limits: limits,
             },
             grants: self.grants,
+            outbound: self
+                .outbound
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             id,
         })
     }

@@ -53,6 +53,7 @@ pub struct Function {
     pre: ProxyPre<Sandbox>,
     limits: Limits,
     env: Vec<(String, String)>,
+    outbound: Arc<[String]>,
     cpu_ticks: u64,
     metrics: Arc<Metrics>,
     vision: Option<Arc<Vision>>,
@@ -72,6 +73,7 @@ impl Function {
             pre,
             limits: config.limits.clone(),
             env: config.env.clone(),
+            outbound: config.outbound.clone().into(),
             cpu_ticks: config.limits.cpu_ms.div_ceil(tick_ms).max(1),
             metrics,
             vision,
@@ -99,6 +101,7 @@ impl Function {
             Sandbox::new(
                 &name,
                 &self.env,
+                self.outbound.clone(),
                 self.limits.memory_bytes,
                 self.vision.clone(),
             ),

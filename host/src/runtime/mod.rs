@@ -3,7 +3,7 @@
 //!
 //! - [`engine`]: engine configuration, pooling allocator, epoch ticker;
 //! - [`cache`]: compiled components on disk;
-//! - [`sandbox`]: per-request store data (WASI, wasi:http, memory cap, outbound HTTP denied);
+//! - [`sandbox`]: per-request store data (WASI, wasi:http, memory cap, outbound HTTP allow-list);
 //! - [`function`]: a loaded function and one request's run under its CPU, wall-clock and memory limits;
 //! - [`guest_log`]: component stdout/stderr as tagged log lines.
 //!

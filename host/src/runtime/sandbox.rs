@@ -1,7 +1,8 @@
 //! The per-request sandbox: everything a [`wasmtime::Store`] holds for one instance.
 //!
 //! Invariants: a sandbox lives for exactly one request and is dropped with its store; it sees no
-//! files, no sockets, no inherited environment; outbound HTTP is denied; its linear memory cannot
+//! files, no sockets, no inherited environment; outbound HTTP reaches only the host names the
+//! function was allowed (none by default); its linear memory cannot
 //! grow past the function's cap (growth fails inside the guest, which then traps or copes).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +21,7 @@ pub struct Sandbox {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: DenyOutbound,
+    hooks: Outbound,
     pub(crate) memory: MemoryCap,
     /// Shared vision models; `None` when the host loaded none.
     pub(crate) vision: Option<Arc<Vision>>,
@@ -30,6 +31,7 @@ impl Sandbox {
     pub fn new(
         function: &str,
         env: &[(String, String)],
+        outbound: Arc<[String]>,
         memory_bytes: u64,
         vision: Option<Arc<Vision>>,
     ) -> Self {
@@ -44,7 +46,7 @@ impl Sandbox {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: DenyOutbound,
+            hooks: Outbound { allowed: outbound },
             memory: MemoryCap::new(memory_bytes),
             vision,
         }
@@ -126,29 +128,61 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
-/// Outbound HTTP from functions is denied: no function has been granted network access.
-struct DenyOutbound;
+/// Outbound HTTP: allowed only to the host names the function was given (its tenant's
+/// `outbound`, or the manifest's), denied otherwise.
+struct Outbound {
+    allowed: Arc<[String]>,
+}
 
-impl WasiHttpHooks for DenyOutbound {
+impl Outbound {
+    fn allows(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.allowed.iter().any(|a| match a.strip_prefix("*.") {
+            Some(domain) => host.ends_with(&format!(".{domain}")),
+            None => *a == host,
+        })
+    }
+}
+
+type Pending = Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+
+impl WasiHttpHooks for Outbound {
     fn send_request(
         &mut self,
-        _request: http::Request<WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+        request: http::Request<WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Pending,
     ) -> Box<
         dyn std::future::Future<
-                Output = Result<
-                    (
-                        http::Response<WasiBody>,
-                        Box<
-                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
-                                + Send,
-                        >,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
+                Output = Result<(http::Response<WasiBody>, Pending), wasmtime_wasi_http::Error>,
             > + Send,
     > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+        let host = request.uri().host().unwrap_or_default().to_string();
+        if !self.allows(&host) {
+            tracing::debug!(%host, "outbound request denied");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Pending))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_matches_hosts_and_subdomains() {
+        let out = Outbound {
+            allowed: vec!["api.example.com".to_string(), "*.cdn.test".to_string()].into(),
+        };
+        assert!(out.allows("API.example.com"));
+        assert!(out.allows("img.cdn.test"));
+        assert!(!out.allows("cdn.test"));
+        assert!(!out.allows("example.com"));
+        assert!(!out.allows("api.example.com.evil"));
     }
 }

@@ -217,6 +217,7 @@ impl Deployments {
             limits,
             grants: tenant.config.grants.clone(),
             env: spec.env.clone(),
+            outbound: tenant.config.outbound.clone(),
         })
     }
 
