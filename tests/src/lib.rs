@@ -70,6 +70,8 @@ pub struct Server {
     pub base: String,
     pub dir: tempfile::TempDir,
     log: PathBuf,
+    /// From spawning the process to `/readyz` answering 200 (excludes waiting for [`QUIET`]).
+    pub ready_after: Duration,
     _share: Share,
 }
 
@@ -135,15 +137,18 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        let spawned = Instant::now();
         let child = cmd.spawn().expect("starting atelier");
         let mut server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             dir,
             log,
+            ready_after: Duration::ZERO,
             _share: share,
         };
         server.wait_ready(Duration::from_secs(120));
+        server.ready_after = spawned.elapsed();
         server
     }
 
