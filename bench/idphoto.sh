@@ -29,17 +29,14 @@ TOML
 target/release/atelier serve --config /tmp/atelier-bench-idphoto.toml 2>/tmp/atelier-bench-idphoto.log & a=$!
 trap 'kill $a 2>/dev/null' EXIT
 wait_http http://127.0.0.1:8491/readyz
-cat > /tmp/bench-idphoto.lua <<LUA
-wrk.method = "POST"
-local f = io.open("$img", "rb"); wrk.body = f:read("*all"); f:close()
-LUA
+lua=$(post_script "$img")
 CONNS=${CONNS:-4}
 PHOTOS=${PHOTOS:-20}
 echo "round python_photos_per_s python_mean_ms | u2netp_photos_per_s p50 p99 ratio | selfie_photos_per_s p50 p99 ratio (atelier connections: $CONNS)"
 for round in $(seq 1 "$ROUNDS"); do
   read -r py py_ms < <($venv/bin/python bench/baselines/idphoto_worker/worker.py "$img" "$PHOTOS")
-  read -r u p50 p99 < <(rps "http://127.0.0.1:8491/idphoto?size=cn-1inch" -s /tmp/bench-idphoto.lua)
-  read -r s s50 s99 < <(rps "http://127.0.0.1:8491/idphoto?size=cn-1inch&model=selfie" -s /tmp/bench-idphoto.lua)
+  read -r u p50 p99 < <(rps "http://127.0.0.1:8491/idphoto?size=cn-1inch" -s "$lua")
+  read -r s s50 s99 < <(rps "http://127.0.0.1:8491/idphoto?size=cn-1inch&model=selfie" -s "$lua")
   echo "$round $py $py_ms | $u $p50 $p99 $(awk "BEGIN{printf \"%.1fx\", $u/$py}") | $s $s50 $s99 $(awk "BEGIN{printf \"%.1fx\", $s/$py}")"
 done
 grep -o 'model=[a-z0-9]* provider="[a-z]*"' /tmp/atelier-bench-idphoto.log | sort -u

@@ -18,3 +18,9 @@ rps() {
 }
 # manifest_head PORT → the [server] and [runtime] part every bench manifest shares.
 manifest_head() { printf '[server]\nlisten = "127.0.0.1:%s"\n[runtime]\ncache_dir = "%s/.cache/atelier"\n' "$1" "$root"; }
+# post_script FILE → path of a wrk script that POSTs FILE as the body.
+post_script() {
+  local lua; lua=$(mktemp --suffix=.lua)
+  printf 'wrk.method = "POST"\nlocal f = io.open("%s", "rb"); wrk.body = f:read("*all"); f:close()\n' "$1" > "$lua"
+  echo "$lua"
+}

@@ -21,13 +21,10 @@ TOML
 target/release/atelier serve --config /tmp/atelier-bench-vision.toml 2>/tmp/atelier-bench-vision.log & a=$!
 trap 'kill $a 2>/dev/null' EXIT
 wait_http http://127.0.0.1:8391/readyz
-cat > /tmp/bench-vision.lua <<LUA
-wrk.method = "POST"
-local f = io.open("$img", "rb"); wrk.body = f:read("*all"); f:close()
-LUA
+lua=$(post_script "$img")
 CONNS=${CONNS:-4}
 echo "endpoint images_per_s p50 p99 (connections: $CONNS)"
 for path in "/segment" "/segment?model=selfie" "/segment/faces"; do
-  echo "$path $(rps "http://127.0.0.1:8391$path" -s /tmp/bench-vision.lua)"
+  echo "$path $(rps "http://127.0.0.1:8391$path" -s "$lua")"
 done
 grep -o 'model=[a-z0-9]* provider="[a-z]*"' /tmp/atelier-bench-vision.log | sort -u

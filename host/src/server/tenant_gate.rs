@@ -89,7 +89,7 @@ impl Server {
                 tenant: tenant.to_string(),
                 retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u32,
             }),
-            Err(QuotaRefusal::Saturated(_)) => Err(TenantRefusal::Saturated {
+            Err(QuotaRefusal::Saturated) => Err(TenantRefusal::Saturated {
                 tenant: tenant.to_string(),
             }),
         }

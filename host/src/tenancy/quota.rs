@@ -9,7 +9,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::config::Quotas;
-use crate::server::limits::{ConcurrencyGate, Refusal};
+use crate::server::limits::ConcurrencyGate;
 
 pub struct TenantQuota {
     rate: Option<DefaultDirectRateLimiter>,
@@ -22,7 +22,7 @@ pub enum QuotaRefusal {
     /// The bucket is empty; the next token comes after this long.
     RateLimited(Duration),
     /// All the tenant's instances are busy.
-    Saturated(Refusal),
+    Saturated,
 }
 
 impl TenantQuota {
@@ -48,7 +48,7 @@ impl TenantQuota {
                 return Err(QuotaRefusal::RateLimited(wait));
             }
         }
-        self.gate.enter().map_err(QuotaRefusal::Saturated)
+        self.gate.enter().map_err(|_| QuotaRefusal::Saturated)
     }
 }
 
