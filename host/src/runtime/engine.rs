@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 use crate::config::RuntimeConfig;
 
@@ -24,10 +26,13 @@ pub struct PoolSizing {
     pub max_memory_bytes: u64,
 }
 
-fn base_config() -> Config {
+fn base_config(runtime: &RuntimeConfig) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.wasm_component_model(true);
+    if runtime.perfmap {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
     config
 }
 
@@ -50,7 +55,7 @@ pub fn build(
             .linear_memory_keep_resident((runtime.memory_keep_resident_kb << 10) as usize)
             .table_keep_resident(64 << 10)
             .pagemap_scan(Enabled::Auto);
-        let mut config = base_config();
+        let mut config = base_config(runtime);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&config) {
             Ok(engine) => return Ok((engine, Allocation::Pooling { slots })),
@@ -61,7 +66,7 @@ pub fn build(
             ),
         }
     }
-    Ok((Engine::new(&base_config())?, Allocation::OnDemand))
+    Ok((Engine::new(&base_config(runtime))?, Allocation::OnDemand))
 }
 
 /// Starts the thread that advances the engine's epoch every `tick`. It runs for the process's life.

@@ -57,6 +57,7 @@ pub fn session(
     bytes: &[u8],
     device: Device,
     threads: usize,
+    spin: bool,
 ) -> Result<(Session, Provider), VisionSetupError> {
     let fail = |message: String| VisionSetupError::Model {
         model: model.to_string(),
@@ -69,6 +70,9 @@ pub fn session(
                 .with_intra_threads(threads)
                 .map_err(|e| e.to_string())?;
         }
+        builder = builder
+            .with_intra_op_spinning(spin)
+            .map_err(|e| e.to_string())?;
         if provider == Provider::Cuda {
             builder = builder
                 .with_execution_providers([ep::CUDA::default().build().error_on_failure()])

@@ -156,8 +156,14 @@ impl Vision {
                     bytes = rewritten;
                 }
             }
-            let (mut session, provider) =
-                engine::session(&env, &spec.name, &bytes, config.device, config.threads)?;
+            let (mut session, provider) = engine::session(
+                &env,
+                &spec.name,
+                &bytes,
+                config.device,
+                config.threads,
+                config.spin,
+            )?;
             tracing::info!(model = %spec.name, provider = provider.name(), "vision model loaded");
             metrics
                 .vision_provider
