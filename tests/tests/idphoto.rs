@@ -460,3 +460,48 @@ fn tilted_heads_are_levelled_and_exif_orientation_honoured() {
     let tilt: f32 = r.header("x-idphoto-tilt-deg").unwrap().parse().unwrap();
     assert!(tilt.abs() < 3.0, "orientation not applied: tilt {tilt}");
 }
+
+fn segmented(r: &Reply) -> [u32; 4] {
+    let v: Vec<u32> = r
+        .header("x-idphoto-segmented")
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    [v[0], v[1], v[2], v[3]]
+}
+
+#[test]
+fn only_the_head_region_is_segmented_unless_the_crop_reads_beyond_it() {
+    let server = Server::start(&manifest());
+    // A small portrait in a large photo: only the region around the head is segmented, and the
+    // head still lands where the preset says.
+    let small = image::load_from_memory(&portrait("fr_obama.jpg"))
+        .unwrap()
+        .resize(455, 569, image::imageops::FilterType::Triangle)
+        .to_rgb8();
+    let mut wide = image::RgbImage::from_pixel(1800, 1400, image::Rgb([200, 200, 200]));
+    image::imageops::replace(&mut wide, &small, 700, 831);
+    let r = idphoto(
+        &server,
+        "size=cn-1inch&format=png",
+        &png_bytes(&image::DynamicImage::ImageRgb8(wide)),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let [x, y, w, h] = segmented(&r);
+    assert!(x > 0 && y > 0 && w < 900 && h < 1000, "{x},{y},{w},{h}");
+    let img = image::load_from_memory(&r.body).unwrap();
+    let (head, top, _) = remeasure(&server, &png_bytes(&img));
+    assert!((0.50..=0.66).contains(&head), "head {head}");
+    assert!((0.045..=0.135).contains(&top), "top {top}");
+    // A very wide custom size reads far beyond the region: the whole photo is segmented.
+    let r = idphoto(
+        &server,
+        "width_px=1200&height_px=300",
+        &portrait("fr_obama.jpg"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(segmented(&r), [0, 0, 910, 1137]);
+    let r = idphoto(&server, "size=cn-1inch", &portrait("fr_obama.jpg"));
+    assert_ne!(segmented(&r), [0, 0, 910, 1137]);
+}

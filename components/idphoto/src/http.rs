@@ -9,6 +9,49 @@ use crate::geometry::{self, FaceBox};
 use crate::options::Options;
 use crate::photo::{self, PhotoError};
 use crate::presets;
+use crate::region::{Region, MODEL_SIDE};
+
+/// Segments the head-and-shoulders region at a reduced model size and makes the photo; when
+/// the crop turns out to read beyond that region, segments the whole photo at the model's own
+/// size and makes it again. Also returns the region whose matte was used.
+fn segment_and_make(
+    rgb: &image::RgbImage,
+    face: &FaceBox,
+    options: &Options,
+    eye_angle: &impl Fn(&image::RgbImage) -> Option<f32>,
+) -> Result<(Result<photo::Finished, PhotoError>, Region), Response> {
+    let size = rgb.dimensions();
+    let model = options.model.as_deref();
+    let region = Region::around(face, size);
+    let matte = segmentation::segment_at(&to_image(&region.crop(rgb)), model, MODEL_SIDE);
+    let made = with_matte(matte, region, size, |alpha| {
+        photo::make(rgb, alpha, region, face, options, eye_angle)
+    })?;
+    if !matches!(made, Err(PhotoError::OutsideRegion)) {
+        return Ok((made, region));
+    }
+    let whole = Region::whole(size);
+    let matte = segmentation::segment(&to_image(rgb), model);
+    let made = with_matte(matte, whole, size, |alpha| {
+        photo::make(rgb, alpha, whole, face, options, eye_angle)
+    })?;
+    Ok((made, whole))
+}
+
+/// Runs `make` on the matte of `region` pasted into a whole-photo matte, or answers the
+/// vision error.
+fn with_matte<T>(
+    matte: Result<Vec<u8>, atelier_vision_guest::VisionError>,
+    region: Region,
+    size: (u32, u32),
+    make: impl FnOnce(image::GrayImage) -> T,
+) -> Result<T, Response> {
+    let matte = matte.map_err(|e| vision_response(&e))?;
+    let alpha = region.paste(matte, size).ok_or_else(|| {
+        Response::error(500, "vision_failed", "the matte has the wrong size", None)
+    })?;
+    Ok(make(alpha))
+}
 
 pub fn route(req: Request) -> Response {
     let sub = req
@@ -118,21 +161,18 @@ fn make(req: &Request) -> Response {
         Ok(f) => f,
         Err(r) => return Response::error(422, r.code(), r.message(), Some("file")),
     };
-    let matte = match segmentation::segment(&image, options.model.as_deref()) {
-        Ok(m) => m,
-        Err(e) => return vision_response(&e),
-    };
     drop(image);
-    let Some(alpha) = image::GrayImage::from_raw(rgb.width(), rgb.height(), matte) else {
-        return Response::error(500, "vision_failed", "the matte has the wrong size", None);
-    };
     let eye_angle = |levelled: &image::RgbImage| {
         let found = faces::detect(&to_image(levelled)).ok()?;
         let largest = found.iter().max_by(|a, b| a.height.total_cmp(&b.height))?;
         let (l, r) = (largest.landmarks.first()?, largest.landmarks.get(1)?);
         Some((r.y - l.y).atan2(r.x - l.x).to_degrees())
     };
-    let finished = match photo::make(&rgb, alpha, &face, &options, eye_angle) {
+    let (made, segmented) = match segment_and_make(&rgb, &face, &options, &eye_angle) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let finished = match made {
         Ok(f) => f,
         Err(PhotoError::Refused(r)) => {
             return Response::error(422, r.code(), r.message(), Some("file"))
@@ -154,6 +194,9 @@ fn make(req: &Request) -> Response {
             )
         }
         Err(PhotoError::Failed(m)) => return Response::error(500, "encode_failed", m, None),
+        Err(PhotoError::OutsideRegion) => {
+            return Response::error(500, "vision_failed", "no matte covers the crop", None)
+        }
     };
     let g = &finished.geometry;
     let face_box = g.face.map(|v| v.round() as i64);
@@ -174,6 +217,7 @@ fn make(req: &Request) -> Response {
                 "copies": finished.copies,
                 "face": { "x": face_box[0], "y": face_box[1], "width": face_box[2], "height": face_box[3] },
                 "geometry": g,
+                "segmented": { "x": segmented.x, "y": segmented.y, "width": segmented.width, "height": segmented.height },
                 "rules": options.preset.head,
             }),
         );
@@ -196,4 +240,11 @@ fn make(req: &Request) -> Response {
         )
         .with_header("x-idphoto-tilt-deg", format!("{:.2}", g.tilt_corrected_deg))
         .with_header("x-idphoto-copies", finished.copies.to_string())
+        .with_header(
+            "x-idphoto-segmented",
+            format!(
+                "{},{},{},{}",
+                segmented.x, segmented.y, segmented.width, segmented.height
+            ),
+        )
 }

@@ -5,7 +5,8 @@
 //!   base64 with the face box and the geometry achieved;
 //! - `GET /idphoto/sizes` → the presets with their pixel and mm sizes, dpi and head rules.
 //!
-//! The person is cut out with `atelier:vision` segmentation and placed by the face detector's
+//! The person is cut out with `atelier:vision` segmentation (of the head-and-shoulders
+//! region only, see [`region`]) and placed by the face detector's
 //! landmarks plus the matte's top of head; everything else (geometry, compositing, encoding,
 //! print sheets) runs here. Bad options are 400 naming the parameter; a photo that cannot
 //! become an ID photo is 422 with the reason.
@@ -18,6 +19,7 @@ pub mod matting;
 pub mod options;
 pub mod photo;
 pub mod presets;
+pub mod region;
 pub mod sheet;
 
 #[cfg(target_arch = "wasm32")]

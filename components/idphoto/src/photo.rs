@@ -7,6 +7,7 @@ use crate::encode::{self, EncodeError, Pixels};
 use crate::geometry::{self, Achieved, FaceBox, Matte, Refusal};
 use crate::matting;
 use crate::options::{Format, Layout, Options};
+use crate::region::Region;
 use crate::sheet;
 
 /// The finished file and what it holds.
@@ -29,6 +30,8 @@ pub enum PhotoError {
     TooLarge { max_kb: u32, smallest_kb: u32 },
     /// 422: the photo does not fit on the sheet.
     SheetTooSmall,
+    /// The crop reads beyond the region the matte was computed for: segment more of the photo.
+    OutsideRegion,
     /// 500.
     Failed(String),
 }
@@ -42,12 +45,14 @@ fn preview(layer: &matting::Layer) -> RgbImage {
     })
 }
 
-/// Makes the ID photo. `alpha` is the matte at the source's size. Landmark detectors
+/// Makes the ID photo. `alpha` is the matte at the source's size, computed for `region` of it
+/// (background elsewhere). Landmark detectors
 /// underestimate a tilted face's angle, so after levelling, `eye_angle` measures the eye line
 /// of the levelled result (degrees, `None` when it cannot tell) and a residual is corrected.
 pub fn make(
     rgb: &RgbImage,
     alpha: GrayImage,
+    region: Region,
     face: &FaceBox,
     options: &Options,
     eye_angle: impl Fn(&RgbImage) -> Option<f32>,
@@ -59,7 +64,13 @@ pub fn make(
         height: alpha.height(),
     };
     let place = |extra| {
-        geometry::place(face, &matte, &options.preset, size, extra).map_err(PhotoError::Refused)
+        let placement = geometry::place(face, &matte, &options.preset, size, extra)
+            .map_err(PhotoError::Refused)?;
+        if region.covers(&placement, rgb.dimensions()) {
+            Ok(placement)
+        } else {
+            Err(PhotoError::OutsideRegion)
+        }
     };
     let warp = |p: &geometry::Placement| {
         matting::warp(rgb, &alpha, size.0, size.1, p.scale, |x, y| {

@@ -1,6 +1,7 @@
 //! A thin debug function over `atelier:vision`, like rembg's "only mask":
-//! - `POST /segment[?model=name]` (image body or multipart `file`) → the alpha matte as a
-//!   greyscale PNG of the input's size;
+//! - `POST /segment[?model=name][&side=px]` (image body or multipart `file`) → the alpha matte
+//!   as a greyscale PNG of the input's size; `side` runs a free-size model (u2netp) with that
+//!   many pixels on the image's longer side (`segment-at`) instead of its configured square;
 //! - `POST /segment/faces` → `{"faces": [{box, landmarks, score}]}`;
 //! - `GET /segment/models` → the configured segmentation models.
 #![cfg(target_arch = "wasm32")]
@@ -36,12 +37,22 @@ fn handle(req: Request) -> Response {
     let image = to_image(&rgb);
     match sub.as_str() {
         "" => {
-            let model = req
-                .query_pairs()
-                .into_iter()
-                .find(|(k, _)| k == "model")
-                .map(|(_, v)| v);
-            match segmentation::segment(&image, model.as_deref()) {
+            let query = req.query_pairs();
+            let field = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            let model = field("model").map(String::as_str);
+            let matte = match field("side").map(|v| v.parse::<u32>()) {
+                None => segmentation::segment(&image, model),
+                Some(Ok(side @ 32..=4096)) => segmentation::segment_at(&image, model, side),
+                Some(_) => {
+                    return Response::error(
+                        400,
+                        "bad_param",
+                        "side must be a whole number of pixels, 32 to 4096",
+                        Some("side"),
+                    )
+                }
+            };
+            match matte {
                 Ok(matte) => {
                     let mut png = Vec::new();
                     let encoder = image::codecs::png::PngEncoder::new(&mut png);

@@ -4,7 +4,8 @@
 //! - [`models`]: the model manifest and sha256-checked model files;
 //! - [`engine`]: the ONNX Runtime library, execution provider choice, sessions;
 //! - [`batcher`]: coalescing concurrent calls into batches, with a bounded queue;
-//! - [`onnx_batch`]: a fixed batch dimension of 1 made symbolic, so batches can run;
+//! - [`onnx_batch`]: a fixed batch dimension of 1 made symbolic, so batches can run (and the
+//!   spatial size of `any_size` models, so `segment-at` can run them smaller);
 //! - [`segment`] / [`faces`]: each model family's pre- and post-processing;
 //! - [`resize`]: SIMD resizing for both.
 //!
@@ -62,9 +63,15 @@ pub enum VisionSetupError {
 
 type SegOutput = Result<Vec<f32>, VisionError>;
 
+/// One image's input tensor data and the model size it was prepared for.
+struct SegInput {
+    data: Vec<f32>,
+    size: (u32, u32),
+}
+
 struct Segmenter {
     spec: ModelSpec,
-    batcher: Batcher<Vec<f32>, SegOutput>,
+    batcher: Batcher<SegInput, SegOutput>,
 }
 
 type FaceOutput = Result<[Vec<f32>; 12], VisionError>;
@@ -81,39 +88,60 @@ fn failed(e: impl std::fmt::Display) -> VisionError {
 }
 
 /// Runs a batch of NCHW/NHWC inputs through a segmentation session, one output plane each.
+/// Inputs of the same size run together (when the batch dimension is free), in arrival order.
 fn run_segmentation(
     session: &mut Session,
     spec: &ModelSpec,
     batch_dynamic: bool,
-    inputs: Vec<Vec<f32>>,
+    inputs: Vec<SegInput>,
 ) -> Vec<SegOutput> {
     let input = spec.input.as_ref().expect("validated at load");
     let output_index = spec.output.as_ref().expect("validated at load").index;
-    let (w, h) = (input.width as usize, input.height as usize);
-    let shape_one = |n: usize| match input.layout {
-        models::Layout::Nchw => vec![n, 3, h, w],
-        models::Layout::Nhwc => vec![n, h, w, 3],
-    };
-    let mut run = |n: usize, data: Vec<f32>| -> Result<Vec<f32>, VisionError> {
-        let tensor = Tensor::from_array((shape_one(n), data)).map_err(failed)?;
+    let mut run = |n: usize, (w, h): (u32, u32), data: Vec<f32>| -> Result<Vec<f32>, VisionError> {
+        let (w, h) = (w as usize, h as usize);
+        let shape = match input.layout {
+            models::Layout::Nchw => vec![n, 3, h, w],
+            models::Layout::Nhwc => vec![n, h, w, 3],
+        };
+        let tensor = Tensor::from_array((shape, data)).map_err(failed)?;
         let outputs = session.run(ort::inputs![tensor]).map_err(failed)?;
         let (_, plane) = outputs[output_index]
             .try_extract_tensor::<f32>()
             .map_err(failed)?;
         Ok(plane.to_vec())
     };
-    if batch_dynamic && inputs.len() > 1 {
-        let n = inputs.len();
-        match run(n, inputs.concat()) {
-            Ok(all) => {
-                let per = all.len() / n;
-                all.chunks(per).map(|c| Ok(c.to_vec())).collect()
+    let mut results: Vec<Option<SegOutput>> = inputs.iter().map(|_| None).collect();
+    let mut pending: Vec<(usize, SegInput)> = inputs.into_iter().enumerate().collect();
+    while !pending.is_empty() {
+        let size = pending[0].1.size;
+        let (group, rest): (Vec<_>, Vec<_>) =
+            pending.into_iter().partition(|(_, i)| i.size == size);
+        pending = rest;
+        if batch_dynamic && group.len() > 1 {
+            let n = group.len();
+            let (slots, data): (Vec<usize>, Vec<Vec<f32>>) =
+                group.into_iter().map(|(k, i)| (k, i.data)).unzip();
+            match run(n, size, data.concat()) {
+                Ok(all) => {
+                    let per = all.len() / n;
+                    for (k, plane) in slots.into_iter().zip(all.chunks(per)) {
+                        results[k] = Some(Ok(plane.to_vec()));
+                    }
+                }
+                Err(e) => slots
+                    .into_iter()
+                    .for_each(|k| results[k] = Some(Err(e.clone()))),
             }
-            Err(e) => vec![Err(e); n],
+        } else {
+            for (k, i) in group {
+                results[k] = Some(run(1, size, i.data));
+            }
         }
-    } else {
-        inputs.into_iter().map(|data| run(1, data)).collect()
     }
+    results
+        .into_iter()
+        .map(|r| r.expect("every input belongs to one group"))
+        .collect()
 }
 
 fn run_faces(session: &mut Session, prepared: faces::Prepared) -> FaceOutput {
@@ -152,7 +180,15 @@ impl Vision {
         for spec in &manifest.models {
             let mut bytes = models::read_verified(spec, &dir)?;
             if spec.kind == Kind::Segmentation {
-                if let Some(rewritten) = onnx_batch::symbolic_batch(&bytes) {
+                let spatial = spec
+                    .input
+                    .as_ref()
+                    .filter(|i| i.any_size)
+                    .map(|i| match i.layout {
+                        models::Layout::Nchw => [2, 3],
+                        models::Layout::Nhwc => [1, 2],
+                    });
+                if let Some(rewritten) = onnx_batch::symbolic_dims(&bytes, spatial) {
                     bytes = rewritten;
                 }
             }
@@ -189,7 +225,7 @@ impl Vision {
                         config.max_batch,
                         wait,
                         config.queue,
-                        move |inputs: Vec<Vec<f32>>| {
+                        move |inputs: Vec<SegInput>| {
                             batch_size.observe(inputs.len() as f64);
                             run_segmentation(&mut session, &run_spec, batch_dynamic, inputs)
                         },
@@ -270,11 +306,13 @@ impl Vision {
         names
     }
 
-    /// The alpha matte of `image` from `model` (default when `None`).
+    /// The alpha matte of `image` from `model` (default when `None`); with `side`, an
+    /// `any_size` model sees the image at that many pixels on its longer side.
     pub async fn segment(
         &self,
         image: Image,
         model: Option<String>,
+        side: Option<u32>,
     ) -> Result<Vec<u8>, VisionError> {
         let name = model.unwrap_or_else(|| self.default_segmenter.clone());
         let segmenter = self.segmenters.get(&name).ok_or_else(|| {
@@ -287,12 +325,13 @@ impl Vision {
         let size = rgb.dimensions();
         let input = segmenter.spec.input.clone().expect("validated at load");
         let output = segmenter.spec.output.clone().expect("validated at load");
-        let prepared = {
-            let input = input.clone();
-            tokio::task::spawn_blocking(move || segment::preprocess(&rgb, &input))
-                .await
-                .map_err(failed)?
-        };
+        let model_size = input.size_for(size, side);
+        let prepared = tokio::task::spawn_blocking(move || SegInput {
+            data: segment::preprocess(&rgb, &input, model_size),
+            size: model_size,
+        })
+        .await
+        .map_err(failed)?;
         let plane = segmenter
             .batcher
             .submit(prepared)
@@ -300,7 +339,7 @@ impl Vision {
             .await
             .map_err(failed)??;
         tokio::task::spawn_blocking(move || {
-            segment::postprocess(&plane, &input, output.normalize, size)
+            segment::postprocess(&plane, model_size, output.normalize, size)
         })
         .await
         .map_err(failed)
@@ -346,7 +385,16 @@ impl bindings::atelier::vision::types::Host for VisionView<'_> {}
 
 impl bindings::atelier::vision::segmentation::Host for VisionView<'_> {
     async fn segment(&mut self, img: Image, model: Option<String>) -> Result<Vec<u8>, VisionError> {
-        self.get()?.segment(img, model).await
+        self.get()?.segment(img, model, None).await
+    }
+
+    async fn segment_at(
+        &mut self,
+        img: Image,
+        model: Option<String>,
+        side: u32,
+    ) -> Result<Vec<u8>, VisionError> {
+        self.get()?.segment(img, model, Some(side)).await
     }
 
     async fn models(&mut self) -> Vec<String> {

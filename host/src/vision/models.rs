@@ -55,6 +55,25 @@ pub struct InputSpec {
     pub scale: String,
     pub mean: [f32; 3],
     pub std: [f32; 3],
+    /// The network is fully convolutional and its size is fixed only in the file: the host
+    /// frees it at load, and `segment-at` may run it smaller than `width`×`height`.
+    #[serde(default)]
+    pub any_size: bool,
+}
+
+impl InputSpec {
+    /// The model's input size for an image of `image` pixels when the caller asks for `side`
+    /// pixels on the longer side: the image's aspect kept, each side a multiple of 32, never
+    /// above the configured size's longer side. Fixed-size models always get their size.
+    pub fn size_for(&self, image: (u32, u32), side: Option<u32>) -> (u32, u32) {
+        let (Some(side), true) = (side, self.any_size) else {
+            return (self.width, self.height);
+        };
+        let side = side.clamp(32, self.width.max(self.height)) as f32;
+        let scale = side / image.0.max(image.1) as f32;
+        let fit = |v: u32| (((v as f32 * scale) / 32.0).round() as u32).max(1) * 32;
+        (fit(image.0), fit(image.1))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -1,6 +1,7 @@
 //! Makes a model's batch dimension symbolic so the batcher can run several images at once:
 //! the first dimension of every graph input and output, when fixed to 1, becomes the named
-//! dimension `batch`. The rewrite works on the protobuf wire format and keeps every other byte
+//! dimension `batch`; for a fully convolutional model whose spatial size is fixed only in the
+//! file (u2netp), the two spatial dimensions can become `height` and `width` too. The rewrite works on the protobuf wire format and keeps every other byte
 //! as it was (ModelProto.graph → GraphProto.input/output → ValueInfoProto.type →
 //! TypeProto.tensor_type → Tensor.shape → TensorShapeProto.dim[0]).
 
@@ -118,20 +119,20 @@ fn rewrite(
     Some(out)
 }
 
-/// A dimension fixed to 1 becomes `batch`; any other dimension stays.
-fn dimension(buf: &[u8]) -> Option<Vec<u8>> {
-    let fixed_one = fields(buf)?
+/// A fixed dimension becomes the named one (`only_one`: only when it is fixed to 1).
+fn dimension(buf: &[u8], name: &str, only_one: bool) -> Option<Vec<u8>> {
+    let fixed = fields(buf)?
         .iter()
-        .any(|f| f.number == DIM_VALUE && f.wire == VARINT && f.payload == [1]);
-    if !fixed_one {
+        .any(|f| f.number == DIM_VALUE && f.wire == VARINT && (!only_one || f.payload == [1]));
+    if !fixed {
         return Some(buf.to_vec());
     }
     let mut out = Vec::new();
     for f in fields(buf)? {
         if f.number == DIM_VALUE {
             write_varint(&mut out, (DIM_PARAM << 3) | LENGTH);
-            write_varint(&mut out, 5);
-            out.extend_from_slice(b"batch");
+            write_varint(&mut out, name.len() as u64);
+            out.extend_from_slice(name.as_bytes());
         } else {
             out.extend_from_slice(f.raw);
         }
@@ -139,10 +140,18 @@ fn dimension(buf: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn value_info(buf: &[u8]) -> Option<Vec<u8>> {
+fn value_info(buf: &[u8], spatial: Option<[usize; 2]>) -> Option<Vec<u8>> {
     let shape = |b: &[u8]| {
         rewrite(b, |n, i, p| {
-            (n == SHAPE_DIM && i == 0).then(|| dimension(p)).flatten()
+            if n != SHAPE_DIM {
+                return None;
+            }
+            match spatial {
+                _ if i == 0 => dimension(p, "batch", true),
+                Some([h, _]) if i == h => dimension(p, "height", false),
+                Some([_, w]) if i == w => dimension(p, "width", false),
+                _ => None,
+            }
         })
     };
     let tensor = |b: &[u8]| rewrite(b, |n, _, p| (n == TENSOR_SHAPE).then(|| shape(p)).flatten());
@@ -152,9 +161,10 @@ fn value_info(buf: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
-/// The model with a symbolic batch dimension, or `None` when the bytes do not parse as a
-/// protobuf message (the caller keeps the original).
-pub fn symbolic_batch(model: &[u8]) -> Option<Vec<u8>> {
+/// The model with a symbolic batch dimension (and, with `spatial` = the indices of height and
+/// width, symbolic spatial dimensions), or `None` when the bytes do not parse as a protobuf
+/// message (the caller keeps the original).
+pub fn symbolic_dims(model: &[u8], spatial: Option<[usize; 2]>) -> Option<Vec<u8>> {
     let mut ok = true;
     let out = rewrite(model, |n, _, graph| {
         if n != MODEL_GRAPH {
@@ -162,7 +172,7 @@ pub fn symbolic_batch(model: &[u8]) -> Option<Vec<u8>> {
         }
         let rewritten = rewrite(graph, |n, _, info| {
             (n == GRAPH_INPUT || n == GRAPH_OUTPUT)
-                .then(|| value_info(info))
+                .then(|| value_info(info, spatial))
                 .flatten()
         });
         ok &= rewritten.is_some();
@@ -213,7 +223,7 @@ mod tests {
 
     #[test]
     fn first_dimension_becomes_batch_and_the_rest_is_kept() {
-        let out = symbolic_batch(&model()).unwrap();
+        let out = symbolic_dims(&model(), None).unwrap();
         assert!(out.windows(5).any(|w| w == b"batch"));
         assert!(out.starts_with(&[0x08, 8]), "ir_version kept");
         assert!(out.windows(4).any(|w| w == b"node"));
@@ -221,11 +231,22 @@ mod tests {
         let dims = out.windows(3).filter(|w| *w == [0x08, 0xc0, 0x02]).count();
         assert_eq!(dims, 2);
         // Idempotent.
-        assert_eq!(symbolic_batch(&out).unwrap(), out);
+        assert_eq!(symbolic_dims(&out, None).unwrap(), out);
+    }
+
+    #[test]
+    fn spatial_dimensions_become_height_and_width() {
+        let out = symbolic_dims(&model(), Some([2, 3])).unwrap();
+        for name in [&b"batch"[..], b"height", b"width"] {
+            assert!(out.windows(name.len()).any(|w| w == name));
+        }
+        // The channel count (3) stays fixed; 320 is gone.
+        assert!(out.windows(2).any(|w| w == [0x08, 0x03]));
+        assert!(!out.windows(3).any(|w| w == [0x08, 0xc0, 0x02]));
     }
 
     #[test]
     fn garbage_is_not_a_model() {
-        assert!(symbolic_batch(&[0xff, 0xff, 0xff]).is_none());
+        assert!(symbolic_dims(&[0xff, 0xff, 0xff], None).is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! Segmentation pre- and post-processing, as rembg does it for the u2net family:
-//! resize to the model's input (Lanczos), scale (by the image's max value or a constant),
+//! resize to the model's input (Lanczos; the configured size, or a smaller one for `segment-at`), scale (by the image's max value or a constant),
 //! normalise per channel, lay out NCHW or NHWC; afterwards take the output channel, stretch it
 //! min–max when configured, quantise to 8 bits (truncating, like rembg) and resize back to the
 //! image's size (Lanczos).
@@ -9,12 +9,12 @@ use image::RgbImage;
 use super::models::{InputSpec, Layout, Normalize};
 use super::resize::{resize, Filter};
 
-/// Builds one image's input tensor data (without the batch dimension).
-pub fn preprocess(image: &RgbImage, input: &InputSpec) -> Vec<f32> {
+/// Builds one image's input tensor data (without the batch dimension) at `(w, h)`.
+pub fn preprocess(image: &RgbImage, input: &InputSpec, (w, h): (u32, u32)) -> Vec<f32> {
     let resized = resize(
         image.as_raw(),
         image.dimensions(),
-        (input.width, input.height),
+        (w, h),
         3,
         Filter::Lanczos3,
     );
@@ -22,7 +22,7 @@ pub fn preprocess(image: &RgbImage, input: &InputSpec) -> Vec<f32> {
         "max" => f32::from(resized.iter().copied().max().unwrap_or(1).max(1)),
         other => other.parse::<f32>().unwrap_or(255.0),
     };
-    let (w, h) = (input.width as usize, input.height as usize);
+    let (w, h) = (w as usize, h as usize);
     let mut data = vec![0f32; w * h * 3];
     for (i, px) in resized.chunks_exact(3).enumerate() {
         for c in 0..3 {
@@ -36,10 +36,10 @@ pub fn preprocess(image: &RgbImage, input: &InputSpec) -> Vec<f32> {
     data
 }
 
-/// Turns one model output plane (width × height of the model) into a matte of `size`.
+/// Turns one model output plane (`model_size`) into a matte of `size`.
 pub fn postprocess(
     plane: &[f32],
-    input: &InputSpec,
+    model_size: (u32, u32),
     normalize: Normalize,
     size: (u32, u32),
 ) -> Vec<u8> {
@@ -54,11 +54,5 @@ pub fn postprocess(
         .iter()
         .map(|&v| (((v - lo) / range).clamp(0.0, 1.0) * 255.0) as u8)
         .collect();
-    resize(
-        &bytes,
-        (input.width, input.height),
-        size,
-        1,
-        Filter::Lanczos3,
-    )
+    resize(&bytes, model_size, size, 1, Filter::Lanczos3)
 }
