@@ -17,34 +17,36 @@ pub struct Layer {
     pub alpha: Vec<f32>,
 }
 
-/// Bilinear sample of an interleaved `channels`-plane byte image at pixel-centre coordinates;
-/// outside the image colour clamps to the edge while the matte reads 0.
-fn bilinear(
-    data: &[u8],
-    w: usize,
-    h: usize,
-    channels: usize,
-    p: [f32; 2],
-    out: &mut [f32],
-    clamp: bool,
-) {
-    let (x0, y0) = (p[0].floor(), p[1].floor());
-    let (fx, fy) = (p[0] - x0, p[1] - y0);
-    out.iter_mut().for_each(|o| *o = 0.0);
-    for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
-        for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
-            let (mut x, mut y) = (x0 as i64 + dx, y0 as i64 + dy);
-            if clamp {
-                x = x.clamp(0, w as i64 - 1);
-                y = y.clamp(0, h as i64 - 1);
-            } else if x < 0 || y < 0 || x >= w as i64 || y >= h as i64 {
-                continue;
-            }
-            let i = (y as usize * w + x as usize) * channels;
-            for (o, v) in out.iter_mut().zip(&data[i..i + channels]) {
-                *o += wx * wy * f32::from(*v);
-            }
+/// The four pixels around a pixel-centre position in a `w`×`h` image, with their bilinear
+/// weights: `clamped` reads the nearest edge pixel outside the image (for colour), `inside`
+/// gives positions outside the image no weight (for the matte, which is background there).
+struct Taps {
+    index: [usize; 4],
+    clamped: [f32; 4],
+    inside: [f32; 4],
+}
+
+impl Taps {
+    fn at(p: [f32; 2], w: usize, h: usize) -> Taps {
+        let (x0, y0) = (p[0].floor(), p[1].floor());
+        let (fx, fy) = (p[0] - x0, p[1] - y0);
+        let (x0, y0) = (x0 as i64, y0 as i64);
+        let mut taps = Taps {
+            index: [0; 4],
+            clamped: [0.0; 4],
+            inside: [0.0; 4],
+        };
+        for (k, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
+            let (x, y) = (x0 + dx, y0 + dy);
+            let weight =
+                (if dx == 0 { 1.0 - fx } else { fx }) * (if dy == 0 { 1.0 - fy } else { fy });
+            let outside = x < 0 || y < 0 || x >= w as i64 || y >= h as i64;
+            taps.index[k] =
+                y.clamp(0, h as i64 - 1) as usize * w + x.clamp(0, w as i64 - 1) as usize;
+            taps.clamped[k] = weight;
+            taps.inside[k] = if outside { 0.0 } else { weight };
         }
+        taps
     }
 }
 
@@ -129,8 +131,7 @@ pub fn warp(
         rgb: vec![0.0; 3 * n],
         alpha: vec![0.0; n],
     };
-    let mut px = [0f32; 3];
-    let mut a = [0f32; 1];
+    const BYTE: f32 = 1.0 / 255.0;
     for y in 0..height {
         for x in 0..width {
             let p = to_source(x as f32, y as f32);
@@ -138,57 +139,73 @@ pub fn warp(
                 (p[0] + 0.5 - x0 as f32) * fx - 0.5,
                 (p[1] + 0.5 - y0 as f32) * fy - 0.5,
             ];
-            bilinear(&src_rgb, tw as usize, th as usize, 3, q, &mut px, true);
-            bilinear(&src_alpha, tw as usize, th as usize, 1, q, &mut a, false);
+            let taps = Taps::at(q, tw as usize, th as usize);
             let i = (y * width + x) as usize;
-            for (c, v) in px.iter().enumerate() {
-                layer.rgb[3 * i + c] = v / 255.0;
+            let (mut rgb, mut a) = ([0f32; 3], 0f32);
+            for k in 0..4 {
+                let j = taps.index[k];
+                for (c, v) in rgb.iter_mut().enumerate() {
+                    *v += taps.clamped[k] * f32::from(src_rgb[3 * j + c]);
+                }
+                a += taps.inside[k] * f32::from(src_alpha[j]);
             }
-            layer.alpha[i] = a[0] / 255.0;
+            layer.rgb[3 * i..3 * i + 3].copy_from_slice(&rgb.map(|v| v * BYTE));
+            layer.alpha[i] = a * BYTE;
         }
     }
     layer
 }
 
-/// Mean over a (2r+1)² window, clamped at the edges, of one plane: a running sum along each
-/// row, then running sums down all columns at once (row-major, so both passes stream memory).
-fn box_blur(plane: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+/// Mean over a (2r+1)² window, clamped at the edges, of an image of `C` interleaved channels:
+/// a running sum along each row, then running sums down all columns at once (row-major, so
+/// both passes stream memory).
+fn box_blur<const C: usize>(plane: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let stride = w * C;
     let mut rows = vec![0f32; plane.len()];
-    for (src, dst) in plane.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
-        let (mut sum, mut count) = (0f32, 0f32);
-        for &v in &src[..=r.min(w - 1)] {
-            sum += v;
+    for (src, dst) in plane
+        .chunks_exact(stride)
+        .zip(rows.chunks_exact_mut(stride))
+    {
+        let (mut sum, mut count) = ([0f32; C], 0f32);
+        for px in src[..(r.min(w - 1) + 1) * C].chunks_exact(C) {
+            sum.iter_mut().zip(px).for_each(|(s, v)| *s += v);
             count += 1.0;
         }
         for k in 0..w {
-            dst[k] = sum / count;
+            let inv = 1.0 / count;
+            for c in 0..C {
+                dst[k * C + c] = sum[c] * inv;
+            }
             if k + r + 1 < w {
-                sum += src[k + r + 1];
+                let add = &src[(k + r + 1) * C..(k + r + 2) * C];
+                sum.iter_mut().zip(add).for_each(|(s, v)| *s += v);
                 count += 1.0;
             }
             if k >= r {
-                sum -= src[k - r];
+                let sub = &src[(k - r) * C..(k - r + 1) * C];
+                sum.iter_mut().zip(sub).for_each(|(s, v)| *s -= v);
                 count -= 1.0;
             }
         }
     }
     let mut out = vec![0f32; plane.len()];
-    let mut sums = vec![0f32; w];
+    let mut sums = vec![0f32; stride];
     let mut count = 0f32;
-    for row in rows.chunks_exact(w).take(r.min(h - 1) + 1) {
+    for row in rows.chunks_exact(stride).take(r.min(h - 1) + 1) {
         sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
         count += 1.0;
     }
     for k in 0..h {
-        let dst = &mut out[k * w..(k + 1) * w];
-        dst.iter_mut().zip(&sums).for_each(|(d, s)| *d = s / count);
+        let inv = 1.0 / count;
+        let dst = &mut out[k * stride..(k + 1) * stride];
+        dst.iter_mut().zip(&sums).for_each(|(d, s)| *d = s * inv);
         if k + r + 1 < h {
-            let add = &rows[(k + r + 1) * w..(k + r + 2) * w];
+            let add = &rows[(k + r + 1) * stride..(k + r + 2) * stride];
             sums.iter_mut().zip(add).for_each(|(s, v)| *s += v);
             count += 1.0;
         }
         if k >= r {
-            let sub = &rows[(k - r) * w..(k - r + 1) * w];
+            let sub = &rows[(k - r) * stride..(k - r + 1) * stride];
             sums.iter_mut().zip(sub).for_each(|(s, v)| *s -= v);
             count -= 1.0;
         }
@@ -209,22 +226,26 @@ fn fuse(
     r: usize,
 ) -> (Vec<f32>, Vec<f32>) {
     const EPS: f32 = 1e-5;
-    let n = w * h;
-    let blurred_alpha = box_blur(alpha, w, h, r);
-    let mut new_fg = vec![0f32; 3 * n];
-    let mut new_bg = vec![0f32; 3 * n];
-    for c in 0..3 {
-        let fa: Vec<f32> = (0..n).map(|i| fg[3 * i + c] * alpha[i]).collect();
-        let ba: Vec<f32> = (0..n).map(|i| bg[3 * i + c] * (1.0 - alpha[i])).collect();
-        let fa = box_blur(&fa, w, h, r);
-        let ba = box_blur(&ba, w, h, r);
-        for i in 0..n {
-            let f = fa[i] / (blurred_alpha[i] + EPS);
-            let b = ba[i] / (1.0 - blurred_alpha[i] + EPS);
-            let a = alpha[i];
-            let corrected = f + a * (image[3 * i + c] - a * f - (1.0 - a) * b);
-            new_fg[3 * i + c] = corrected.clamp(0.0, 1.0);
-            new_bg[3 * i + c] = b;
+    let blurred_alpha = box_blur::<1>(alpha, w, h, r);
+    let (mut fa, mut ba) = (vec![0f32; image.len()], vec![0f32; image.len()]);
+    for (i, &a) in alpha.iter().enumerate() {
+        for k in 3 * i..3 * i + 3 {
+            fa[k] = fg[k] * a;
+            ba[k] = bg[k] * (1.0 - a);
+        }
+    }
+    let fa = box_blur::<3>(&fa, w, h, r);
+    let ba = box_blur::<3>(&ba, w, h, r);
+    let mut new_fg = vec![0f32; image.len()];
+    let mut new_bg = vec![0f32; image.len()];
+    for (i, (&a, &blurred)) in alpha.iter().zip(&blurred_alpha).enumerate() {
+        let (to_fg, to_bg) = (1.0 / (blurred + EPS), 1.0 / (1.0 - blurred + EPS));
+        for c in 0..3 {
+            let k = 3 * i + c;
+            let (f, b) = (fa[k] * to_fg, ba[k] * to_bg);
+            let corrected = f + a * (image[k] - a * f - (1.0 - a) * b);
+            new_fg[k] = corrected.clamp(0.0, 1.0);
+            new_bg[k] = b;
         }
     }
     (new_fg, new_bg)
@@ -258,6 +279,12 @@ pub fn background_at(colour: [u8; 3], render: Render, y: u32, height: u32) -> [f
     colour.map(|c| f32::from(c) * (1.0 - t) + 255.0 * t)
 }
 
+/// A 0..=255 value (rounded, saturating) as a byte. `f32::round` is a libm call in wasm;
+/// adding a half and truncating is one instruction for the non-negative values here.
+pub fn byte(v: f32) -> u8 {
+    (v + 0.5) as u8
+}
+
 /// Foreground over the background colour.
 pub fn composite(layer: &Layer, fg: &[f32], colour: [u8; 3], render: Render) -> RgbImage {
     let (w, h) = (layer.width, layer.height);
@@ -267,11 +294,7 @@ pub fn composite(layer: &Layer, fg: &[f32], colour: [u8; 3], render: Render) -> 
         for x in 0..w {
             let i = (y * w + x) as usize;
             let a = layer.alpha[i];
-            let px = std::array::from_fn(|c| {
-                (fg[3 * i + c] * 255.0 * a + bg[c] * (1.0 - a))
-                    .round()
-                    .clamp(0.0, 255.0) as u8
-            });
+            let px = std::array::from_fn(|c| byte(fg[3 * i + c] * 255.0 * a + bg[c] * (1.0 - a)));
             out.put_pixel(x, y, image::Rgb(px));
         }
     }
@@ -283,8 +306,8 @@ pub fn cutout(layer: &Layer, fg: &[f32]) -> RgbaImage {
     let (w, h) = (layer.width, layer.height);
     RgbaImage::from_fn(w, h, |x, y| {
         let i = (y * w + x) as usize;
-        let c = |k: usize| (fg[3 * i + k] * 255.0).round().clamp(0.0, 255.0) as u8;
-        image::Rgba([c(0), c(1), c(2), (layer.alpha[i] * 255.0).round() as u8])
+        let c = |k: usize| byte(fg[3 * i + k] * 255.0);
+        image::Rgba([c(0), c(1), c(2), byte(layer.alpha[i] * 255.0)])
     })
 }
 
@@ -295,13 +318,43 @@ mod tests {
     #[test]
     fn box_blur_is_a_clamped_mean() {
         let plane: Vec<f32> = (0..25).map(|i| i as f32).collect();
-        let out = box_blur(&plane, 5, 5, 1);
+        let out = box_blur::<1>(&plane, 5, 5, 1);
         // Centre: mean of the 3x3 around 12.
         assert!((out[12] - 12.0).abs() < 1e-4);
         // Corner: mean of 0,1,5,6.
         assert!((out[0] - 3.0).abs() < 1e-4);
-        let flat = box_blur(&[7.0; 100], 10, 10, 30);
+        let flat = box_blur::<1>(&[7.0; 100], 10, 10, 30);
         assert!(flat.iter().all(|v| (v - 7.0).abs() < 1e-4));
+    }
+
+    #[test]
+    fn bytes_round_and_saturate() {
+        assert_eq!(
+            [byte(0.4), byte(0.5), byte(254.6), byte(300.0), byte(-3.0)],
+            [0, 1, 255, 255, 0]
+        );
+    }
+
+    #[test]
+    fn taps_clamp_colour_and_drop_the_matte_outside() {
+        let taps = Taps::at([-0.5, 0.0], 2, 2);
+        assert_eq!(taps.index, [0, 0, 2, 2]);
+        assert_eq!(taps.clamped, [0.5, 0.5, 0.0, 0.0]);
+        assert_eq!(taps.inside, [0.0, 0.5, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn interleaved_channels_blur_like_separate_planes() {
+        let (w, h) = (7, 5);
+        let rgb: Vec<f32> = (0..w * h * 3).map(|i| ((i * 37) % 11) as f32).collect();
+        let together = box_blur::<3>(&rgb, w, h, 2);
+        for c in 0..3 {
+            let plane: Vec<f32> = rgb.iter().skip(c).step_by(3).copied().collect();
+            let alone = box_blur::<1>(&plane, w, h, 2);
+            for (i, v) in alone.iter().enumerate() {
+                assert!((together[3 * i + c] - v).abs() < 1e-4);
+            }
+        }
     }
 
     #[test]

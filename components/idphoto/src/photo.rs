@@ -40,7 +40,7 @@ fn preview(layer: &matting::Layer) -> RgbImage {
     RgbImage::from_fn(layer.width, layer.height, |x, y| {
         let i = 3 * (y * layer.width + x) as usize;
         image::Rgb(std::array::from_fn(|c| {
-            (layer.rgb[i + c] * 255.0).round() as u8
+            matting::byte(layer.rgb[i + c] * 255.0)
         }))
     })
 }

@@ -55,16 +55,36 @@ impl Region {
         }
     }
 
-    pub fn crop(&self, rgb: &RgbImage) -> RgbImage {
-        image::imageops::crop_imm(rgb, self.x, self.y, self.width, self.height).to_image()
+    /// Byte ranges of the region's rows in a packed image `w` pixels wide, `channels` deep.
+    fn rows(&self, w: u32, channels: usize) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let (x, width) = (self.x as usize * channels, self.width as usize * channels);
+        let stride = w as usize * channels;
+        (self.y as usize..(self.y + self.height) as usize)
+            .map(move |y| y * stride + x..y * stride + x + width)
     }
 
-    /// A matte of the whole photo from the region's matte: background outside the region.
+    /// The region's pixels (it must lie inside `rgb`).
+    pub fn crop(&self, rgb: &RgbImage) -> RgbImage {
+        let mut out = Vec::with_capacity(self.width as usize * self.height as usize * 3);
+        for row in self.rows(rgb.width(), 3) {
+            out.extend_from_slice(&rgb.as_raw()[row]);
+        }
+        RgbImage::from_raw(self.width, self.height, out).expect("sized to the region")
+    }
+
+    /// A matte of the whole `(w, h)` photo from the region's matte: background outside it.
     pub fn paste(&self, matte: Vec<u8>, (w, h): (u32, u32)) -> Option<GrayImage> {
-        let inner = GrayImage::from_raw(self.width, self.height, matte)?;
-        let mut full = GrayImage::new(w, h);
-        image::imageops::replace(&mut full, &inner, i64::from(self.x), i64::from(self.y));
-        Some(full)
+        if matte.len() != self.width as usize * self.height as usize
+            || self.x + self.width > w
+            || self.y + self.height > h
+        {
+            return None;
+        }
+        let mut full = vec![0u8; w as usize * h as usize];
+        for (row, src) in self.rows(w, 1).zip(matte.chunks_exact(self.width as usize)) {
+            full[row].copy_from_slice(src);
+        }
+        GrayImage::from_raw(w, h, full)
     }
 
     /// Whether everything `placement` reads of a `(w, h)` photo lies inside the region, or
@@ -158,5 +178,10 @@ mod tests {
         assert_eq!(full.get_pixel(1, 1)[0], 0);
         assert_eq!(full.get_pixel(4, 3)[0], 0);
         assert!(r.paste(vec![0; 3], (5, 4)).is_none());
+        assert!(r.paste(vec![0; 4], (3, 4)).is_none());
+        let rgb = RgbImage::from_fn(5, 4, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let crop = r.crop(&rgb);
+        assert_eq!(crop.dimensions(), (2, 2));
+        assert_eq!(crop.get_pixel(1, 1).0, [3, 2, 9]);
     }
 }
