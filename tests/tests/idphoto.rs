@@ -505,3 +505,81 @@ fn only_the_head_region_is_segmented_unless_the_crop_reads_beyond_it() {
     let r = idphoto(&server, "size=cn-1inch", &portrait("fr_obama.jpg"));
     assert_ne!(segmented(&r), [0, 0, 910, 1137]);
 }
+
+/// Mean colour of a 24×24 patch at the centre of the face the function reports.
+fn face_colour(r: &Reply) -> [f32; 3] {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b: Vec<u32> = r
+        .header("x-idphoto-face")
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let img = image::load_from_memory(&r.body).unwrap().to_rgb8();
+    let (cx, cy) = (b[0] + b[2] / 2, b[1] + b[3] / 2);
+    let mut sum = [0f32; 3];
+    for y in cy - 12..cy + 12 {
+        for x in cx - 12..cx + 12 {
+            for (s, v) in sum.iter_mut().zip(img.get_pixel(x, y).0) {
+                *s += f32::from(v) / 576.0;
+            }
+        }
+    }
+    sum
+}
+
+#[test]
+fn wide_gamut_photos_come_out_in_srgb() {
+    use moxcms::{ColorProfile, Layout, TransformOptions};
+    let server = Server::start(&manifest());
+    let original = image::load_from_memory(&portrait("fr_obama.jpg"))
+        .unwrap()
+        .to_rgb8();
+    // The same photo as a phone would store it: Display P3 numbers with a P3 profile.
+    let to_p3 = ColorProfile::new_srgb()
+        .create_transform_8bit(
+            Layout::Rgb,
+            &ColorProfile::new_display_p3(),
+            Layout::Rgb,
+            TransformOptions::default(),
+        )
+        .unwrap();
+    let mut p3 = original.clone();
+    to_p3.transform(original.as_raw(), &mut p3).unwrap();
+    let jpeg = |icc: Option<Vec<u8>>| {
+        use image::ImageEncoder;
+        let mut out = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+        if let Some(icc) = icc {
+            encoder.set_icc_profile(icc).unwrap();
+        }
+        encoder
+            .write_image(
+                p3.as_raw(),
+                p3.width(),
+                p3.height(),
+                image::ExtendedColorType::Rgb8,
+            )
+            .unwrap();
+        out
+    };
+    let query = "size=cn-1inch&format=png";
+    let reference = face_colour(&idphoto(&server, query, &portrait("fr_obama.jpg")));
+    let tagged = face_colour(&idphoto(
+        &server,
+        query,
+        &jpeg(Some(ColorProfile::new_display_p3().encode().unwrap())),
+    ));
+    let untagged = face_colour(&idphoto(&server, query, &jpeg(None)));
+    let off = |c: [f32; 3]| {
+        (0..3)
+            .map(|i| (c[i] - reference[i]).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(off(tagged) <= 3.0, "P3 photo: {tagged:?} vs {reference:?}");
+    // Read as sRGB numbers, the same pixels are visibly off: the test can tell.
+    assert!(
+        off(untagged) >= 6.0,
+        "untagged: {untagged:?} vs {reference:?}"
+    );
+}

@@ -1,6 +1,9 @@
 //! What a component needs to call `atelier:vision`: the generated bindings and a decoder that
 //! turns an upload into the RGB [`Image`] the interface takes (decoded once, EXIF orientation
-//! applied, decompression bombs refused from the header), and the JSON errors for both.
+//! applied, converted to sRGB by its ICC profile, decompression bombs refused from the
+//! header), and the JSON errors for both.
+
+pub mod colour;
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -43,7 +46,7 @@ impl DecodeError {
     }
 }
 
-/// Decodes an upload to RGB8 with its EXIF orientation applied.
+/// Decodes an upload to sRGB RGB8 with its EXIF orientation applied.
 pub fn decode_upload(bytes: &[u8]) -> Result<image::RgbImage, DecodeError> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -72,10 +75,15 @@ pub fn decode_upload(bytes: &[u8]) -> Result<image::RgbImage, DecodeError> {
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
     let mut img = image::DynamicImage::from_decoder(decoder)
         .map_err(|e| DecodeError::Invalid(format!("cannot decode the image: {e}")))?;
     img.apply_orientation(orientation);
-    Ok(img.into_rgb8())
+    let mut rgb = img.into_rgb8();
+    if let Some(icc) = icc {
+        colour::to_srgb(&mut rgb, &icc);
+    }
+    Ok(rgb)
 }
 
 /// The interface's image type for an RGB buffer.
