@@ -43,3 +43,11 @@ CONNS=1 DURATION=5s
 read -r g1 _ _ < <(rps "http://127.0.0.1:8291$gen")
 read -r d1 _ _ < <(rps http://127.0.0.1:8291/qr/decode -s /tmp/bench-qr-post.lua)
 echo "component sequential: generate $(python3 -c "print(f'{1e6/$g1:.0f}')") us/req, decode $(python3 -c "print(f'{1e6/$d1:.0f}')") us/req (HTTP and instantiation included)"
+# The QR code's own time inside the component (its Server-Timing header), median of 50 requests.
+median_timing() {
+  for _ in $(seq 50); do curl -s -D - -o /dev/null "$@" | tr -d '\r' | sed -n 's/^server-timing: //Ip'; done |
+    python3 -c "import sys,statistics
+rows=[dict((k,float(v)) for k,v in (m.split(';dur=') for m in l.strip().split(', '))) for l in sys.stdin if l.strip()]
+print(' '.join(f'{k}={statistics.median(r[k] for r in rows)*1000:.0f}us' for k in rows[0]))"
+}
+echo "in-component (Server-Timing, median): generate $(median_timing "http://127.0.0.1:8291$gen"), decode $(median_timing --data-binary @/tmp/bench-qr.png http://127.0.0.1:8291/qr/decode)"

@@ -17,15 +17,33 @@ fn multipart(field: &str, bytes: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// The metric names of a `Server-Timing` header whose durations are positive milliseconds.
+fn timings(header: Option<&str>) -> Vec<String> {
+    header
+        .unwrap_or_default()
+        .split(", ")
+        .filter_map(|m| {
+            let (name, dur) = m.split_once(";dur=")?;
+            (dur.parse::<f64>().ok()? > 0.0).then(|| name.to_string())
+        })
+        .collect()
+}
+
 #[test]
 fn generate_then_decode_round_trip() {
     let server = server();
     let r = get(&server.url("/qr?text=Hello%2C%20%E4%B8%96%E7%95%8C&ecc=H&scale=6"));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("image/png"));
+    assert!(
+        timings(r.header("server-timing")) == ["render"],
+        "{:?}",
+        r.header("server-timing")
+    );
     let png = r.body;
     let decoded = post(&server.url("/qr/decode"), "image/png", &png, &[]);
     assert_eq!(decoded.status, 200, "{}", decoded.text());
+    assert!(timings(decoded.header("server-timing")) == ["load", "decode"]);
     let codes = decoded.json()["codes"].clone();
     assert_eq!(codes.as_array().unwrap().len(), 1);
     assert_eq!(codes[0]["text"], "Hello, 世界");

@@ -1,4 +1,8 @@
-//! HTTP surface of the QR function: routes, parameter sources, status codes.
+//! HTTP surface of the QR function: routes, parameter sources, status codes. Successful
+//! generate and decode answers carry a `Server-Timing` header with the time spent in the QR
+//! code itself (µs precision), so the in-component cost can be compared with native runs.
+
+use std::time::Instant;
 
 use atelier_guest::{Request, Response};
 use serde_json::{json, Value};
@@ -29,12 +33,19 @@ fn json_body(req: &Request) -> Result<Value, ParamError> {
         .map_err(|e| ParamError::new("body", format!("invalid JSON: {e}")))
 }
 
+/// A `Server-Timing` metric of the time since `start`, in milliseconds.
+fn timing(name: &str, start: Instant) -> String {
+    format!("{name};dur={:.3}", start.elapsed().as_secs_f64() * 1e3)
+}
+
 fn generate(raw: Result<RawOptions, ParamError>) -> Response {
+    let start = Instant::now();
     match raw
         .and_then(|r| r.validate())
         .and_then(|o| encode::render(&o))
     {
         Ok(rendered) => Response::bytes(rendered.content_type, rendered.bytes)
+            .with_header("server-timing", timing("render", start))
             .with_header("x-qr-version", rendered.version.to_string())
             .with_header("cache-control", "public, max-age=86400"),
         Err(e) => Response::bad_param(&e),
@@ -74,6 +85,7 @@ fn decode_codes(req: &Request) -> Response {
             Some("file"),
         );
     }
+    let start = Instant::now();
     let grey = match decode::load(&image) {
         Ok(g) => g,
         Err(LoadError::TooLarge { width, height }) => {
@@ -96,6 +108,8 @@ fn decode_codes(req: &Request) -> Response {
             )
         }
     };
+    let loaded = timing("load", start);
+    let start = Instant::now();
     let codes: Vec<Value> = decode::decode(&grey)
         .into_iter()
         .map(|c| json!({ "text": c.text, "corners": c.corners, "version": c.version }))
@@ -103,5 +117,9 @@ fn decode_codes(req: &Request) -> Response {
     Response::json(
         200,
         &json!({ "codes": codes, "width": grey.width(), "height": grey.height() }),
+    )
+    .with_header(
+        "server-timing",
+        format!("{loaded}, {}", timing("decode", start)),
     )
 }
