@@ -4,7 +4,8 @@
 //! - linear memory: the store's limiter refuses growth past the cap;
 //! - CPU: every epoch tick spent in guest code is counted; the guest yields to the executor at
 //!   each tick (so a busy guest never holds a worker thread) and is interrupted when the budget
-//!   is spent;
+//!   is spent. A guest that has run longer than [`LONG_RUNNING_MS`] yields several times per
+//!   tick, so short requests queued behind it go first (it still runs at full speed alone);
 //! - wall clock: the whole run (instantiation, handler, streaming the body) is bounded.
 //!
 //! Concurrency is bounded by the caller (the server's limits) before [`Function::invoke`].
@@ -25,6 +26,13 @@ use super::sandbox::Sandbox;
 use crate::config::{FunctionConfig, Limits};
 use crate::telemetry::Metrics;
 use crate::vision::Vision;
+
+/// Guest time after which a request counts as long-running.
+pub const LONG_RUNNING_MS: u64 = 10;
+/// Yields per epoch tick of a long-running guest: each one lets every task queued on the
+/// worker run first, so under contention it gets about this much less of the CPU than short
+/// requests.
+const LONG_RUNNING_YIELDS: usize = 16;
 
 /// How a request's run failed; the server maps each to a status.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +63,7 @@ pub struct Function {
     env: Vec<(String, String)>,
     outbound: Arc<[String]>,
     cpu_ticks: u64,
+    long_running_ticks: u64,
     metrics: Arc<Metrics>,
     vision: Option<Arc<Vision>>,
 }
@@ -75,6 +84,7 @@ impl Function {
             env: config.env.clone(),
             outbound: config.outbound.clone().into(),
             cpu_ticks: config.limits.cpu_ms.div_ceil(tick_ms).max(1),
+            long_running_ticks: LONG_RUNNING_MS.div_ceil(tick_ms),
             metrics,
             vision,
         }
@@ -109,6 +119,7 @@ impl Function {
         store.limiter(|s| &mut s.memory);
         let memory_hit = store.data().memory.hit_flag();
         let budget = self.cpu_ticks;
+        let long_running = self.long_running_ticks;
         let mut used = 0u64;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
@@ -119,9 +130,18 @@ impl Function {
                 // tokio's own yield defers the wake-up to the back of the run queue, so other
                 // requests on this worker run before the guest resumes (a plain self-wake
                 // would land in the LIFO slot and resume the guest first).
+                let yields = if used > long_running {
+                    LONG_RUNNING_YIELDS
+                } else {
+                    1
+                };
                 Ok(UpdateDeadline::YieldCustom(
                     1,
-                    Box::pin(tokio::task::yield_now()),
+                    Box::pin(async move {
+                        for _ in 0..yields {
+                            tokio::task::yield_now().await;
+                        }
+                    }),
                 ))
             }
         });
