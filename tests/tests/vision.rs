@@ -262,6 +262,6 @@ fn concurrent_calls_are_batched_with_identical_results() {
 fn batches(metrics: &str) -> u64 {
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix(r#"atelier_vision_batch_size_count{function="u2netp"} "#))
+        .find_map(|l| l.strip_prefix(r#"atelier_vision_batch_size_count{model="u2netp"} "#))
         .map_or(0, |v| v.trim().parse().unwrap())
 }

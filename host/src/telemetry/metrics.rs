@@ -23,6 +23,11 @@ pub struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabel {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabels {
     pub model: String,
     pub provider: String,
@@ -45,7 +50,7 @@ pub struct Metrics {
     pub rejected: Family<FunctionLabel, Counter>,
     /// 1 for the execution provider each vision model actually runs on.
     pub vision_provider: Family<ProviderLabels, Gauge>,
-    pub vision_batch_size: Family<FunctionLabel, Histogram, fn() -> Histogram>,
+    pub vision_batch_size: Family<ModelLabel, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -67,7 +72,7 @@ impl Metrics {
         let rejected = Family::<FunctionLabel, Counter>::default();
         let vision_provider = Family::<ProviderLabels, Gauge>::default();
         let vision_batch_size =
-            Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            Family::<ModelLabel, Histogram, fn() -> Histogram>::new_with_constructor(
                 (|| Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]))
                     as fn() -> Histogram,
             );

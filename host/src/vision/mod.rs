@@ -31,7 +31,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 
 use crate::config::VisionConfig;
-use crate::telemetry::metrics::ProviderLabels;
+use crate::telemetry::metrics::{ModelLabel, ProviderLabels};
 use crate::telemetry::Metrics;
 use batcher::Batcher;
 use models::{Kind, ModelManifest, ModelSpec};
@@ -210,7 +210,9 @@ impl Vision {
                 .set(1);
             let batch_size = metrics
                 .vision_batch_size
-                .get_or_create(&Metrics::label(&spec.name))
+                .get_or_create(&ModelLabel {
+                    model: spec.name.clone(),
+                })
                 .clone();
             match spec.kind {
                 Kind::Segmentation => {
