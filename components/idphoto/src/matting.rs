@@ -74,6 +74,21 @@ fn shrink(
     dst.into_vec()
 }
 
+/// The source rectangle (`[min x, min y, max x, max y]`, unclamped) that a `width`×`height`
+/// output reads when output pixel centre `(x, y)` reads the source at `to_source(x, y)`.
+pub fn source_bounds(
+    width: u32,
+    height: u32,
+    to_source: impl Fn(f32, f32) -> [f32; 2],
+) -> [f32; 4] {
+    let (w, h) = (width as f32, height as f32);
+    let corners =
+        [(0.0, 0.0), (w, 0.0), (0.0, h), (w, h)].map(|(x, y)| to_source(x - 0.5, y - 0.5));
+    let lo = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MAX, f32::min);
+    let hi = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MIN, f32::max);
+    [lo(0), lo(1), hi(0), hi(1)]
+}
+
 /// Resamples `rgb` and `alpha` (same size) into a `width`×`height` layer, output pixel centre
 /// `(x, y)` reading the source at `to_source(x, y)`. When the output is much smaller than the
 /// source region it reads, that region is first shrunk with a filter so nothing aliases.
@@ -87,19 +102,11 @@ pub fn warp(
 ) -> Layer {
     let (sw, sh) = rgb.dimensions();
     // The source rectangle the output reads, padded, inside the image.
-    let corners = [
-        (0.0, 0.0),
-        (width as f32, 0.0),
-        (0.0, height as f32),
-        (width as f32, height as f32),
-    ]
-    .map(|(x, y)| to_source(x - 0.5, y - 0.5));
-    let lo = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MAX, f32::min);
-    let hi = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MIN, f32::max);
-    let x0 = (lo(0).floor() as i64 - 2).clamp(0, sw as i64 - 1) as u32;
-    let y0 = (lo(1).floor() as i64 - 2).clamp(0, sh as i64 - 1) as u32;
-    let x1 = (hi(0).ceil() as i64 + 2).clamp(x0 as i64 + 1, sw as i64) as u32;
-    let y1 = (hi(1).ceil() as i64 + 2).clamp(y0 as i64 + 1, sh as i64) as u32;
+    let [lo_x, lo_y, hi_x, hi_y] = source_bounds(width, height, &to_source);
+    let x0 = (lo_x.floor() as i64 - 2).clamp(0, sw as i64 - 1) as u32;
+    let y0 = (lo_y.floor() as i64 - 2).clamp(0, sh as i64 - 1) as u32;
+    let x1 = (hi_x.ceil() as i64 + 2).clamp(x0 as i64 + 1, sw as i64) as u32;
+    let y1 = (hi_y.ceil() as i64 + 2).clamp(y0 as i64 + 1, sh as i64) as u32;
     let (cw, ch) = (x1 - x0, y1 - y0);
     let (tw, th) = if scale < 0.75 {
         (

@@ -9,6 +9,7 @@
 use image::{GrayImage, RgbImage};
 
 use crate::geometry::{FaceBox, Placement};
+use crate::matting::source_bounds;
 
 /// Pixels on the longer side of the region the segmentation model sees. Against u2netp on the
 /// whole photo at 320×320 (rembg's way), inside what a cn-1inch crop of fr_obama.jpg reads:
@@ -90,16 +91,14 @@ impl Region {
     /// Whether everything `placement` reads of a `(w, h)` photo lies inside the region, or
     /// beyond the photo's edge where the region reaches that edge.
     pub fn covers(&self, placement: &Placement, (w, h): (u32, u32)) -> bool {
-        let (ow, oh) = (placement.width as f32, placement.height as f32);
-        let corners = [(0.0, 0.0), (ow, 0.0), (0.0, oh), (ow, oh)]
-            .map(|(x, y)| placement.to_source(x - 0.5, y - 0.5));
-        let lo = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MAX, f32::min);
-        let hi = |i: usize| corners.iter().map(|c| c[i]).fold(f32::MIN, f32::max);
+        let [lo_x, lo_y, hi_x, hi_y] = source_bounds(placement.width, placement.height, |x, y| {
+            placement.to_source(x, y)
+        });
         let (x1, y1) = (self.x + self.width, self.y + self.height);
-        (self.x == 0 || lo(0) >= self.x as f32)
-            && (self.y == 0 || lo(1) >= self.y as f32)
-            && (x1 == w || hi(0) <= x1 as f32)
-            && (y1 == h || hi(1) <= y1 as f32)
+        (self.x == 0 || lo_x >= self.x as f32)
+            && (self.y == 0 || lo_y >= self.y as f32)
+            && (x1 == w || hi_x <= x1 as f32)
+            && (y1 == h || hi_y <= y1 as f32)
     }
 }
 
