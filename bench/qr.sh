@@ -37,7 +37,7 @@ for i in $(seq 1 "$ROUNDS"); do
   read -r pd q5 q9 < <(rps http://127.0.0.1:8292/qr/decode -s /tmp/bench-qr-post.lua)
   echo "$i | $ag $a5 $a9 | $pg $p5 $p9 | $(python3 -c "print(f'{$ag/$pg:.1f}x')") | $ad $d5 $d9 | $pd $q5 $q9 | $(python3 -c "print(f'{$ad/$pd:.1f}x')")"
 done
-cargo run -q --release -p qr --example ops -- "$text"
+cargo run -q --release -p qr --example ops -- "$text" /tmp/bench-qr.png
 # Component per-op time: one connection, sequential requests.
 CONNS=1 DURATION=5s
 read -r g1 _ _ < <(rps "http://127.0.0.1:8291$gen")

@@ -1,5 +1,6 @@
-//! Per-operation time of the QR code paths, natively: `cargo run --release -p qr --example ops`.
-//! The component runs the same code; `bench/qr.sh` compares both.
+//! Per-operation time of the QR code paths, natively:
+//! `cargo run --release -p qr --example ops -- [TEXT] [IMAGE]` (IMAGE: the one to decode; the
+//! generated PNG by default). The component runs the same code; `bench/qr.sh` compares both.
 
 use std::time::Instant;
 
@@ -22,15 +23,24 @@ fn main() {
         png = qr::encode::render(&options).unwrap().bytes;
     }
     let gen_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let image = match std::env::args().nth(2) {
+        Some(path) => std::fs::read(path).expect("reading the image"),
+        None => png.clone(),
+    };
     let n = 500;
     let t = Instant::now();
     for _ in 0..n {
-        let grey = qr::decode::load(&png).unwrap();
+        qr::decode::load(&image).unwrap();
+    }
+    let load_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let grey = qr::decode::load(&image).unwrap();
+    let t = Instant::now();
+    for _ in 0..n {
         assert_eq!(qr::decode::decode(&grey).len(), 1);
     }
     let dec_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
     println!(
-        "native generate_us={gen_us:.1} decode_us={dec_us:.1} png_bytes={}",
+        "native generate_us={gen_us:.1} load_us={load_us:.1} decode_us={dec_us:.1} png_bytes={}",
         png.len()
     );
 }
