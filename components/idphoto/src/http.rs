@@ -11,9 +11,17 @@ use crate::photo::{self, PhotoError};
 use crate::presets;
 use crate::region::{Region, MODEL_SIDE};
 
-/// Segments the head-and-shoulders region at a reduced model size and makes the photo; when
-/// the crop turns out to read beyond that region, segments the whole photo at the model's own
-/// size and makes it again. Also returns the region whose matte was used.
+/// The fast segmentation model that places the crop before the detailed model segments it
+/// (the host's manifest names it; without it, the generous region is segmented instead).
+const LAYOUT_MODEL: &str = "selfie";
+
+/// Segments the region the crop needs and makes the photo; when the crop turns out to read
+/// beyond that region, segments the whole photo at the model's own size and makes it again.
+/// Also returns the region whose matte was used.
+///
+/// The region: for the detailed (default) model, the crop placed with [`LAYOUT_MODEL`]'s
+/// matte plus a margin, at a fixed detail per face height; for the fast model itself, or when
+/// that placement fails, the generous region around the face at [`MODEL_SIDE`].
 fn segment_and_make(
     rgb: &image::RgbImage,
     face: &FaceBox,
@@ -22,8 +30,15 @@ fn segment_and_make(
 ) -> Result<(Result<photo::Finished, PhotoError>, Region), Response> {
     let size = rgb.dimensions();
     let model = options.model.as_deref();
-    let region = Region::around(face, size);
-    let matte = segmentation::segment_at(&to_image(&region.crop(rgb)), model, MODEL_SIDE);
+    let broad = Region::around(face, size);
+    let (region, side) = match model {
+        Some(LAYOUT_MODEL) => (broad, MODEL_SIDE),
+        _ => match placed_region(rgb, face, options, broad) {
+            Some(tight) => (tight, tight.model_side(face)),
+            None => (broad, MODEL_SIDE),
+        },
+    };
+    let matte = segmentation::segment_at(&to_image(&region.crop(rgb)), model, side);
     let made = with_matte(matte, region, size, |alpha| {
         photo::make(rgb, alpha, region, face, options, eye_angle)
     })?;
@@ -36,6 +51,28 @@ fn segment_and_make(
         photo::make(rgb, alpha, whole, face, options, eye_angle)
     })?;
     Ok((made, whole))
+}
+
+/// The tight region: where [`LAYOUT_MODEL`]'s matte of the generous region places the crop,
+/// plus a margin. `None` when that model is missing or busy, or the photo is refused with its
+/// matte (the detailed matte then decides).
+fn placed_region(
+    rgb: &image::RgbImage,
+    face: &FaceBox,
+    options: &Options,
+    broad: Region,
+) -> Option<Region> {
+    let size = rgb.dimensions();
+    let matte = segmentation::segment(&to_image(&broad.crop(rgb)), Some(LAYOUT_MODEL)).ok()?;
+    let alpha = broad.paste(matte, size)?;
+    let matte = geometry::Matte {
+        alpha: alpha.as_raw(),
+        width: size.0,
+        height: size.1,
+    };
+    let out = (options.preset.width_px, options.preset.height_px);
+    let placement = geometry::place(face, &matte, &options.preset, out, 0.0).ok()?;
+    Some(Region::around_crop(&placement, face, size))
 }
 
 /// Runs `make` on the matte of `region` pasted into a whole-photo matte, or answers the

@@ -1,6 +1,9 @@
 //! The part of the photo worth segmenting: an ID photo only ever shows the head and shoulders,
-//! so the matte is computed for a generous region around the face, at a reduced model size
-//! (`segment-at`), instead of for the whole photo at the model's full square.
+//! so the matte is computed for a region around the face, at a reduced model size
+//! (`segment-at`), instead of for the whole photo at the model's full square. The region is
+//! either generous ([`Region::around`] the face) or tight ([`Region::around_crop`]: what a crop
+//! placed with a fast model's matte reads, plus a margin), segmented at a fixed detail per face
+//! height ([`Region::model_side`]).
 //!
 //! Invariant: a matte computed for a region is trusted only where the region reaches; a
 //! placement whose output reads outside it (where the region stops short of the photo's edge)
@@ -16,6 +19,17 @@ use crate::matting::source_bounds;
 /// matte IoU 0.992 (mean |Δ| 3.7/255) at about half the inference time. 224 would be faster
 /// still (+25% photos/s) but drops to IoU 0.973 (6.4/255); see docs/BENCHMARKS.md.
 pub const MODEL_SIDE: u32 = 256;
+
+/// Detail of a tight region's matte: model pixels per face height. Against u2netp on the whole
+/// photo at 320×320, inside what the cn-1inch crop reads (fr_obama, fr_biden,
+/// skimage_astronaut): IoU 0.993–0.997, mean |Δ| 0.8–1.5/255, as good as the generous region at
+/// [`MODEL_SIDE`], with 25–46% fewer model pixels (docs/BENCHMARKS.md).
+pub const DETAIL_PER_FACE: f32 = 95.0;
+/// Margin of a tight region around the crop, in face heights: room for the detailed matte's
+/// crown to differ from the fast one's, and for a residual tilt correction.
+const CROP_MARGIN: f32 = 0.1;
+/// Bounds of a tight region's model side.
+const SIDE_RANGE: (u32, u32) = (64, 320);
 
 /// A rectangle of source pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +58,38 @@ impl Region {
             width: (x1 - x0).max(1),
             height: (y1 - y0).max(1),
         }
+    }
+
+    /// What `placement` reads of a `(w, h)` photo, widened by [`CROP_MARGIN`] face heights,
+    /// inside the photo.
+    pub fn around_crop(placement: &Placement, face: &FaceBox, (w, h): (u32, u32)) -> Region {
+        let [lo_x, lo_y, hi_x, hi_y] = source_bounds(placement.width, placement.height, |x, y| {
+            placement.to_source(x, y)
+        });
+        let margin = CROP_MARGIN * face.height;
+        let clamp = |v: f32, max: u32| v.clamp(0.0, max as f32) as u32;
+        let (x0, y0) = (
+            clamp((lo_x - margin).floor(), w),
+            clamp((lo_y - margin).floor(), h),
+        );
+        let (x1, y1) = (
+            clamp((hi_x + margin).ceil(), w),
+            clamp((hi_y + margin).ceil(), h),
+        );
+        Region {
+            x: x0.min(w.saturating_sub(1)),
+            y: y0.min(h.saturating_sub(1)),
+            width: x1.saturating_sub(x0).max(1),
+            height: y1.saturating_sub(y0).max(1),
+        }
+    }
+
+    /// The model side that gives this region [`DETAIL_PER_FACE`] pixels per face height,
+    /// never more than the region's own pixels.
+    pub fn model_side(&self, face: &FaceBox) -> u32 {
+        let longer = self.width.max(self.height);
+        let side = (longer as f32 * DETAIL_PER_FACE / face.height.max(1.0)).round() as u32;
+        side.min(longer).clamp(SIDE_RANGE.0, SIDE_RANGE.1)
     }
 
     /// The whole photo.
@@ -161,6 +207,36 @@ mod tests {
         assert!(!region(400, 440, 200, 200).covers(&placement, (1000, 1000)));
         // Reading beyond the photo's edge is the photo's business, not the region's.
         assert!(region(400, 400, 100, 100).covers(&placement, (500, 500)));
+    }
+
+    #[test]
+    fn a_tight_region_is_the_crop_plus_a_margin_inside_the_photo() {
+        let placement = Placement {
+            eyes: [500.0, 500.0],
+            right: [1.0, 0.0],
+            scale: 1.0,
+            crown_v: -50.0,
+            chin_v: 50.0,
+            crown_y: 20.0,
+            width: 100,
+            height: 120,
+            tilt_deg: 0.0,
+        };
+        // The output reads x 449..549.5, y 429..549.5; the face is 100 high: 10 px of margin.
+        let head = face(450.0, 450.0, 100.0);
+        let r = Region::around_crop(&placement, &head, (1000, 1000));
+        assert_eq!((r.x, r.y, r.width, r.height), (439, 419, 121, 141));
+        assert!(r.covers(&placement, (1000, 1000)));
+        let r = Region::around_crop(&placement, &head, (500, 500));
+        assert_eq!((r.x, r.y, r.width, r.height), (439, 419, 61, 81));
+        // 95 px per face height on the longer side, never above the region's own pixels.
+        let big = Region::whole((300, 600));
+        assert_eq!(big.model_side(&face(0.0, 0.0, 300.0)), 190);
+        assert_eq!(big.model_side(&face(0.0, 0.0, 60.0)), 320);
+        assert_eq!(
+            Region::whole((100, 80)).model_side(&face(0.0, 0.0, 20.0)),
+            100
+        );
     }
 
     #[test]
