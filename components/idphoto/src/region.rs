@@ -168,6 +168,21 @@ mod tests {
         }
     }
 
+    /// An unscaled, level 100×120 output that reads x 449..549.5, y 429..549.5 of the source.
+    fn placement() -> Placement {
+        Placement {
+            eyes: [500.0, 500.0],
+            right: [1.0, 0.0],
+            scale: 1.0,
+            crown_v: -50.0,
+            chin_v: 50.0,
+            crown_y: 20.0,
+            width: 100,
+            height: 120,
+            tilt_deg: 0.0,
+        }
+    }
+
     #[test]
     fn a_small_face_in_a_large_photo_gets_a_small_region() {
         let r = Region::around(&face(900.0, 500.0, 100.0), (2000, 1500));
@@ -184,17 +199,7 @@ mod tests {
 
     #[test]
     fn covers_what_the_output_reads_or_the_photo_edge() {
-        let placement = Placement {
-            eyes: [500.0, 500.0],
-            right: [1.0, 0.0],
-            scale: 1.0,
-            crown_v: -50.0,
-            chin_v: 50.0,
-            crown_y: 20.0,
-            width: 100,
-            height: 120,
-            tilt_deg: 0.0,
-        };
+        let placement = placement();
         // The output reads x 449..549, y 429..549 of the source.
         let region = |x, y, width, height| Region {
             x,
@@ -211,17 +216,7 @@ mod tests {
 
     #[test]
     fn a_tight_region_is_the_crop_plus_a_margin_inside_the_photo() {
-        let placement = Placement {
-            eyes: [500.0, 500.0],
-            right: [1.0, 0.0],
-            scale: 1.0,
-            crown_v: -50.0,
-            chin_v: 50.0,
-            crown_y: 20.0,
-            width: 100,
-            height: 120,
-            tilt_deg: 0.0,
-        };
+        let placement = placement();
         // The output reads x 449..549.5, y 429..549.5; the face is 100 high: 10 px of margin.
         let head = face(450.0, 450.0, 100.0);
         let r = Region::around_crop(&placement, &head, (1000, 1000));
