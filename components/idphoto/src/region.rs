@@ -200,7 +200,6 @@ mod tests {
     #[test]
     fn covers_what_the_output_reads_or_the_photo_edge() {
         let placement = placement();
-        // The output reads x 449..549, y 429..549 of the source.
         let region = |x, y, width, height| Region {
             x,
             y,
@@ -217,7 +216,7 @@ mod tests {
     #[test]
     fn a_tight_region_is_the_crop_plus_a_margin_inside_the_photo() {
         let placement = placement();
-        // The output reads x 449..549.5, y 429..549.5; the face is 100 high: 10 px of margin.
+        // The face is 100 high: 10 px of margin.
         let head = face(450.0, 450.0, 100.0);
         let r = Region::around_crop(&placement, &head, (1000, 1000));
         assert_eq!((r.x, r.y, r.width, r.height), (439, 419, 121, 141));
