@@ -1,9 +1,6 @@
-//! What a component needs to call `atelier:vision`: the generated bindings and a decoder that
-//! turns an upload into the RGB [`Image`] the interface takes (decoded once, EXIF orientation
-//! applied, converted to sRGB by its ICC profile, decompression bombs refused from the
-//! header), and the JSON errors for both.
-
-pub mod colour;
+//! What a component needs to call `atelier:vision`: the generated bindings, the upload
+//! decoder (the host decodes natively, once: EXIF orientation applied, converted to sRGB by
+//! its ICC profile, decompression bombs refused from the header) and the JSON errors for both.
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -14,13 +11,8 @@ pub use atelier::vision::faces::{self, Face};
 pub use atelier::vision::segmentation;
 pub use atelier::vision::types::{Image, VisionError};
 
-use std::io::Cursor;
-
+use atelier::vision::images;
 use atelier_guest::Response;
-use image::{ImageDecoder, ImageReader};
-
-/// Largest upload decoded, in pixels.
-pub const MAX_PIXELS: u64 = 40_000_000;
 
 /// Why an upload could not become an image; each maps to an HTTP status.
 #[derive(Debug)]
@@ -29,6 +21,8 @@ pub enum DecodeError {
     Invalid(String),
     /// 413: too many pixels.
     TooLarge { width: u32, height: u32 },
+    /// 500: the host answered with pixels that do not match the size it gave.
+    Failed,
 }
 
 impl DecodeError {
@@ -42,48 +36,26 @@ impl DecodeError {
                 format!("{width}×{height} is too many pixels"),
                 Some("file"),
             ),
+            DecodeError::Failed => Response::error(
+                500,
+                "vision_failed",
+                "the decoded image has the wrong size",
+                None,
+            ),
         }
     }
 }
 
-/// Decodes an upload to sRGB RGB8 with its EXIF orientation applied.
+/// Decodes an upload (in the host) to sRGB RGB8 with its EXIF orientation applied.
 pub fn decode_upload(bytes: &[u8]) -> Result<image::RgbImage, DecodeError> {
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| DecodeError::Invalid(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(DecodeError::Invalid(
-            "the body is not a PNG, JPEG, WebP or BMP image".into(),
-        ));
-    }
-    // JPEG decoders fill a truncated scan with grey rather than failing; refuse it instead.
-    let tail = &bytes[bytes.len().saturating_sub(4096)..];
-    if reader.format() == Some(image::ImageFormat::Jpeg)
-        && !tail.windows(2).any(|w| w == [0xff, 0xd9])
-    {
-        return Err(DecodeError::Invalid(
-            "truncated JPEG: no end-of-image marker".into(),
-        ));
-    }
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| DecodeError::Invalid(format!("cannot decode the image: {e}")))?;
-    let (width, height) = decoder.dimensions();
-    if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(DecodeError::TooLarge { width, height });
-    }
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let icc = decoder.icc_profile().ok().flatten();
-    let mut img = image::DynamicImage::from_decoder(decoder)
-        .map_err(|e| DecodeError::Invalid(format!("cannot decode the image: {e}")))?;
-    img.apply_orientation(orientation);
-    let mut rgb = img.into_rgb8();
-    if let Some(icc) = icc {
-        colour::to_srgb(&mut rgb, &icc);
-    }
-    Ok(rgb)
+    let img = images::decode(bytes).map_err(|e| match e {
+        images::DecodeError::Invalid(m) => DecodeError::Invalid(m),
+        images::DecodeError::TooLarge(d) => DecodeError::TooLarge {
+            width: d.width,
+            height: d.height,
+        },
+    })?;
+    image::RgbImage::from_raw(img.width, img.height, img.rgb).ok_or(DecodeError::Failed)
 }
 
 /// The interface's image type for an RGB buffer.

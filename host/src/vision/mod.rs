@@ -7,19 +7,23 @@
 //! - [`onnx_batch`]: a fixed batch dimension of 1 made symbolic, so batches can run (and the
 //!   spatial size of `any_size` models, so `segment-at` can run them smaller);
 //! - [`segment`] / [`faces`]: each model family's pre- and post-processing;
-//! - [`resize`]: SIMD resizing for both.
+//! - [`resize`]: SIMD resizing for both;
+//! - [`upload`] / [`colour`]: uploads decoded natively for components (`images`), converted to
+//!   sRGB by their ICC profile.
 //!
 //! Invariants: sessions are created once at startup and shared by every instance; a component
 //! only reaches these functions if its function was granted `atelier:vision` (checked at load by
 //! the runtime); every failure reaches the guest as a `vision-error`, never as a trap.
 
 pub mod batcher;
+pub mod colour;
 pub mod engine;
 pub mod faces;
 pub mod models;
 pub mod onnx_batch;
 pub mod resize;
 pub mod segment;
+pub mod upload;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -45,6 +49,7 @@ mod bindings {
 }
 
 pub use bindings::atelier::vision::faces::{Face, Point};
+use bindings::atelier::vision::images::{DecodeError, Dimensions};
 pub use bindings::atelier::vision::types::{Image, VisionError};
 
 /// Largest image side the vision functions accept.
@@ -425,6 +430,26 @@ impl bindings::atelier::vision::faces::Host for VisionView<'_> {
     }
 }
 
+impl bindings::atelier::vision::images::Host for VisionView<'_> {
+    async fn decode(&mut self, data: Vec<u8>) -> Result<Image, DecodeError> {
+        // Off the executor: a photo takes milliseconds to decode.
+        let decoded = tokio::task::spawn_blocking(move || upload::decode(&data))
+            .await
+            .map_err(|e| DecodeError::Invalid(format!("the decoder stopped: {e}")))?;
+        match decoded {
+            Ok(rgb) => Ok(Image {
+                width: rgb.width(),
+                height: rgb.height(),
+                rgb: rgb.into_raw(),
+            }),
+            Err(upload::DecodeError::Invalid(m)) => Err(DecodeError::Invalid(m)),
+            Err(upload::DecodeError::TooLarge { width, height }) => {
+                Err(DecodeError::TooLarge(Dimensions { width, height }))
+            }
+        }
+    }
+}
+
 struct HasVision;
 
 impl wasmtime::component::HasData for HasVision {
@@ -439,5 +464,6 @@ pub fn add_to_linker<T: Send + 'static>(
     bindings::atelier::vision::types::add_to_linker::<T, HasVision>(linker, view)?;
     bindings::atelier::vision::segmentation::add_to_linker::<T, HasVision>(linker, view)?;
     bindings::atelier::vision::faces::add_to_linker::<T, HasVision>(linker, view)?;
+    bindings::atelier::vision::images::add_to_linker::<T, HasVision>(linker, view)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! Colour management of uploads: photos in a wider RGB space than sRGB (Display P3 from
-//! phones, Adobe RGB from cameras) are converted to sRGB through their embedded ICC profile
-//! (`moxcms`, the colour engine the `image` crate itself uses). Without this their colours
-//! would be read as sRGB numbers and come out dull.
+//! Colour management of uploads ([`super::upload`]): photos in a wider RGB space than sRGB
+//! (Display P3 from phones, Adobe RGB from cameras) are converted to sRGB through their
+//! embedded ICC profile (`moxcms`, the colour engine the `image` crate itself uses). Without
+//! this their colours would be read as sRGB numbers and come out dull.
 //!
 //! Invariant: pixels change only for a parsable RGB profile whose primaries are not sRGB's;
 //! sRGB-tagged, untagged, grey and unreadable profiles leave the pixels as they are.
