@@ -13,7 +13,8 @@
 //!
 //! Invariants: sessions are created once at startup and shared by every instance; a component
 //! only reaches these functions if its function was granted `atelier:vision` (checked at load by
-//! the runtime); every failure reaches the guest as a `vision-error`, never as a trap.
+//! the runtime); every failure reaches the guest as a `vision-error` (a `decode-error` for
+//! `images`), never as a trap.
 
 pub mod batcher;
 pub mod colour;
