@@ -33,10 +33,10 @@ fn main() {
         qr::decode::load(&image).unwrap();
     }
     let load_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
-    let grey = qr::decode::load(&image).unwrap();
+    let picture = qr::decode::load(&image).unwrap();
     let t = Instant::now();
     for _ in 0..n {
-        assert_eq!(qr::decode::decode(&grey).len(), 1);
+        assert_eq!(qr::decode::decode(&picture).len(), 1);
     }
     let dec_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
     println!(

@@ -1,17 +1,22 @@
 //! Image bytes → every QR code in it.
 //!
 //! Loading refuses images over [`MAX_PIXELS`] from their header alone (decompression bombs
-//! never get decoded). Decoding is a cascade, cheapest first, stopping at the first stage that
-//! finds something: rxing's port of zxing-cpp's QR detector and decoder with a local (hybrid)
-//! binariser (~0.5 ms on a clean 330 px code); rqrr (slower, finds some codes the first misses);
-//! rxing with a global-histogram binariser; then all three on a rescaled image (very large
-//! photos downscaled, tiny ones upscaled). Measured on ZXing's 97 black-box images: 97.9–99%
-//! exact at each rotation (`cargo test --release -p qr --test zxing`).
+//! never get decoded). A 1-bit PNG (what QR generators write) is already black and white: it
+//! becomes the binary matrix directly and goes to rxing's port of zxing-cpp's QR detector and
+//! decoder without a binariser. Anything else, and a bi-level image where nothing is found, goes
+//! through a cascade, cheapest first, stopping at the first stage that finds something: rxing
+//! with a local (hybrid) binariser; rqrr (slower, finds some codes the first misses); rxing with
+//! a global-histogram binariser; then all three on a rescaled image (very large photos
+//! downscaled, tiny ones upscaled). Measured on ZXing's 97 black-box images: 97.9–99% exact at
+//! each rotation (`cargo test --release -p qr --test zxing`).
 
 use std::io::Cursor;
 
 use image::{GrayImage, ImageFormat, ImageReader};
-use rxing::common::{DetectorRXingResult, GlobalHistogramBinarizer, HybridBinarizer};
+use rxing::common::{
+    BitArray, BitMatrix, DetectorRXingResult, GlobalHistogramBinarizer, HybridBinarizer,
+    BIT_FIELD_BASE_BITS,
+};
 use rxing::qrcode::cpp_port::decoder::Decode;
 use rxing::qrcode::cpp_port::detector::{FindFinderPatterns, GenerateFinderPatternSets, SampleQR};
 use rxing::{Binarizer, BinaryBitmap, Luma8LuminanceSource};
@@ -40,8 +45,40 @@ pub struct Code {
     pub version: Option<u32>,
 }
 
-/// Reads an image of any supported format into greyscale.
-pub fn load(bytes: &[u8]) -> Result<GrayImage, LoadError> {
+/// A loaded image, ready for the decoders.
+pub enum Picture {
+    /// Grey levels, to be binarised.
+    Grey(GrayImage),
+    /// An image that is black and white in the file itself (a 1-bit PNG, as QR generators
+    /// write): its pixels, already binary (set = dark), so no binariser runs.
+    Bilevel(BitMatrix),
+}
+
+impl Picture {
+    pub fn dimensions(&self) -> (u32, u32) {
+        match self {
+            Picture::Grey(grey) => grey.dimensions(),
+            Picture::Bilevel(bits) => (bits.width(), bits.height()),
+        }
+    }
+
+    /// The image as grey levels (dark 0, light 255 for a bi-level one).
+    pub fn into_grey(self) -> GrayImage {
+        match self {
+            Picture::Grey(grey) => grey,
+            Picture::Bilevel(bits) => bilevel_grey(&bits),
+        }
+    }
+}
+
+fn bilevel_grey(bits: &BitMatrix) -> GrayImage {
+    GrayImage::from_fn(bits.width(), bits.height(), |x, y| {
+        image::Luma([if bits.get(x, y) { 0 } else { 255 }])
+    })
+}
+
+/// Reads an image of any supported format.
+pub fn load(bytes: &[u8]) -> Result<Picture, LoadError> {
     let format = image::guess_format(bytes).map_err(|_| {
         LoadError::Unsupported("the body is not a PNG, JPEG, GIF, WebP or BMP image".into())
     })?;
@@ -64,8 +101,8 @@ pub fn load(bytes: &[u8]) -> Result<GrayImage, LoadError> {
         return Err(LoadError::TooLarge { width, height });
     }
     if format == ImageFormat::Png {
-        if let Some(grey) = png_grey(bytes) {
-            return Ok(grey);
+        if let Some(picture) = png_picture(bytes) {
+            return Ok(picture);
         }
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -77,14 +114,15 @@ pub fn load(bytes: &[u8]) -> Result<GrayImage, LoadError> {
     let image = reader
         .decode()
         .map_err(|e| LoadError::Corrupt(e.to_string()))?;
-    Ok(image.into_luma8())
+    Ok(Picture::Grey(image.into_luma8()))
 }
 
-/// PNG straight to 8-bit greyscale with the `png` crate, ~4× quicker in the component than
-/// the generic path for the 1-bit grey and palette images QR generators write: packed samples
-/// and palette indices go through lookup tables instead of being expanded to RGB first.
-/// `None` leaves the image to the generic path.
-fn png_grey(bytes: &[u8]) -> Option<GrayImage> {
+/// PNG straight to what the decoders read, with the `png` crate, ~4× quicker in the component
+/// than the generic path for the 1-bit grey and palette images QR generators write: 1-bit rows
+/// become the binary matrix word by word; other packed samples and palette indices go through
+/// lookup tables instead of being expanded to RGB first. `None` leaves the image to the
+/// generic path.
+fn png_picture(bytes: &[u8]) -> Option<Picture> {
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().ok()?;
@@ -92,28 +130,28 @@ fn png_grey(bytes: &[u8]) -> Option<GrayImage> {
     let info = reader.next_frame(&mut buf).ok()?;
     let (width, height) = (info.width as usize, info.height as usize);
     let rows = buf.chunks_exact(info.line_size).take(height);
+    let levels = match info.color_type {
+        png::ColorType::Grayscale | png::ColorType::Indexed => Some(grey_levels(
+            &reader.info().palette,
+            info.color_type,
+            info.bit_depth as usize,
+        )?),
+        _ => None,
+    };
+    if let (Some(levels), png::BitDepth::One) = (levels, info.bit_depth) {
+        return bilevel_matrix(rows, info.width, info.height, &levels).map(Picture::Bilevel);
+    }
     let mut grey = vec![0u8; width * height];
     let out_rows = grey.chunks_exact_mut(width.max(1));
-    match info.color_type {
-        png::ColorType::Grayscale | png::ColorType::Indexed => {
-            let bits = info.bit_depth as usize;
-            let levels = grey_levels(&reader.info().palette, info.color_type, bits)?;
-            let unpacked = unpack_table(&levels, bits);
-            match bits {
-                1 => unpack_rows::<8>(rows, out_rows, &unpacked),
-                2 => unpack_rows::<4>(rows, out_rows, &unpacked),
-                4 => unpack_rows::<2>(rows, out_rows, &unpacked),
-                _ => unpack_rows::<1>(rows, out_rows, &unpacked),
-            }
-        }
-        png::ColorType::GrayscaleAlpha => {
+    match (info.color_type, levels) {
+        (png::ColorType::GrayscaleAlpha, _) => {
             for (row, out) in rows.zip(out_rows) {
                 for (pixel, sample) in out.iter_mut().zip(row.chunks_exact(2)) {
                     *pixel = sample[0];
                 }
             }
         }
-        png::ColorType::Rgb | png::ColorType::Rgba => {
+        (png::ColorType::Rgb | png::ColorType::Rgba, _) => {
             let channels = info.color_type.samples();
             for (row, out) in rows.zip(out_rows) {
                 for (pixel, rgb) in out.iter_mut().zip(row.chunks_exact(channels)) {
@@ -121,8 +159,57 @@ fn png_grey(bytes: &[u8]) -> Option<GrayImage> {
                 }
             }
         }
+        (_, Some(levels)) => {
+            let bits = info.bit_depth as usize;
+            let unpacked = unpack_table(&levels, bits);
+            match bits {
+                2 => unpack_rows::<4>(rows, out_rows, &unpacked),
+                4 => unpack_rows::<2>(rows, out_rows, &unpacked),
+                _ => unpack_rows::<1>(rows, out_rows, &unpacked),
+            }
+        }
+        (_, None) => return None,
     }
-    GrayImage::from_raw(info.width, info.height, grey)
+    GrayImage::from_raw(info.width, info.height, grey).map(Picture::Grey)
+}
+
+/// Packed 1-bit rows (first pixel in the high bit) as a binary matrix whose set bits are the
+/// darker of the two levels (rxing's rows hold the first pixel in the low bit of each word).
+fn bilevel_matrix<'a>(
+    rows: impl Iterator<Item = &'a [u8]>,
+    width: u32,
+    height: u32,
+    levels: &[u8; 256],
+) -> Option<BitMatrix> {
+    const WORD_BYTES: usize = BIT_FIELD_BASE_BITS / 8;
+    let mut matrix = BitMatrix::new(width, height).ok()?;
+    let dark_is_one = levels[1] < levels[0];
+    let flip = if dark_is_one { 0 } else { 0xff };
+    // Every byte's bits in rxing's order and sense.
+    let word_bits: [usize; 256] =
+        std::array::from_fn(|b| usize::from((b as u8 ^ flip).reverse_bits()));
+    let words = matrix.getRowSize();
+    let row_bytes = (width as usize).div_ceil(8);
+    // Bits past the last pixel stay clear.
+    let tail = match width as usize % BIT_FIELD_BASE_BITS {
+        0 => usize::MAX,
+        used => (1usize << used) - 1,
+    };
+    let mut packed = BitArray::with_size(width as usize);
+    for (y, row) in rows.enumerate() {
+        for (index, bytes) in row[..row_bytes].chunks(WORD_BYTES).enumerate() {
+            let mut word = 0;
+            for (i, &byte) in bytes.iter().enumerate() {
+                word |= word_bits[usize::from(byte)] << (8 * i);
+            }
+            if index + 1 == words {
+                word &= tail;
+            }
+            packed.setBulk(index * BIT_FIELD_BASE_BITS, word);
+        }
+        matrix.setRow(y as u32, &packed);
+    }
+    Some(matrix)
 }
 
 /// sRGB (Rec. 709) luma, as the generic path's `into_luma8` computes it (to within a level).
@@ -187,7 +274,22 @@ fn unpack_table(levels: &[u8; 256], bits: usize) -> Vec<[u8; 8]> {
 }
 
 /// Every code found in the image (empty when there is none).
-pub fn decode(image: &GrayImage) -> Vec<Code> {
+pub fn decode(picture: &Picture) -> Vec<Code> {
+    match picture {
+        Picture::Grey(grey) => decode_grey(grey),
+        Picture::Bilevel(bits) => {
+            let found = codes_in(bits);
+            if found.is_empty() {
+                decode_grey(&bilevel_grey(bits))
+            } else {
+                found
+            }
+        }
+    }
+}
+
+/// Every code found in grey levels: the cascade of binarisers and decoders, then rescaled.
+pub fn decode_grey(image: &GrayImage) -> Vec<Code> {
     let found = decode_at_scale(image, 1.0);
     if !found.is_empty() {
         return found;
@@ -253,8 +355,7 @@ fn with_rqrr(image: &GrayImage) -> Vec<Code> {
     codes
 }
 
-/// zxing-cpp's QR pipeline (as ported by rxing): finder patterns → sets of three → sampled grid
-/// → decode. Driven here rather than through `QrReader` so the grid size (the version) is known.
+/// rxing's decoding of `image` binarised by `bitmap`.
 fn with_rxing<B: Binarizer>(
     image: &GrayImage,
     bitmap: impl Fn(Luma8LuminanceSource) -> BinaryBitmap<B>,
@@ -262,7 +363,13 @@ fn with_rxing<B: Binarizer>(
     let (w, h) = image.dimensions();
     let source = Luma8LuminanceSource::new(image.as_raw().clone(), w, h);
     let bitmap = bitmap(source);
-    let binary = bitmap.get_black_matrix();
+    codes_in(bitmap.get_black_matrix())
+}
+
+/// zxing-cpp's QR pipeline (as ported by rxing) on a binary image (set = dark): finder patterns
+/// → sets of three → sampled grid → decode. Driven here rather than through `QrReader` so the
+/// grid size (the version) is known.
+fn codes_in(binary: &BitMatrix) -> Vec<Code> {
     let mut patterns = FindFinderPatterns(binary, true);
     let mut used = Vec::new();
     let mut codes = Vec::new();
@@ -294,8 +401,9 @@ fn with_rxing<B: Binarizer>(
 mod tests {
     use super::*;
 
-    /// A width × 3 PNG whose sample at x is `x % 2^bits` (palette: a ramp of distinct colours).
-    fn encode(color: png::ColorType, depth: png::BitDepth, width: u32) -> Vec<u8> {
+    /// A width × 3 PNG of varied samples (palette: a ramp of distinct colours, darkest first
+    /// unless `dark_last`).
+    fn encode(color: png::ColorType, depth: png::BitDepth, width: u32, dark_last: bool) -> Vec<u8> {
         let bits = depth as usize;
         let samples = color.samples();
         let max = (1u32 << bits.min(8)) - 1;
@@ -305,6 +413,7 @@ mod tests {
         encoder.set_depth(depth);
         if color == png::ColorType::Indexed {
             let palette: Vec<u8> = (0..=max)
+                .map(|i| if dark_last { max - i } else { i })
                 .flat_map(|i| [(i * 37) as u8, (i * 91) as u8, 255 - i as u8])
                 .collect();
             encoder.set_palette(palette);
@@ -371,21 +480,53 @@ mod tests {
             (Rgb, Sixteen),
             (Rgba, Eight),
         ];
-        // Odd widths leave padding bits at the end of packed rows.
-        for width in [13, 64] {
+        // Odd widths leave padding bits at the end of packed rows; 70 spans words.
+        for width in [13, 64, 70] {
             for (color, depth) in cases {
-                let bytes = encode(color, depth, width);
-                let fast = png_grey(&bytes).unwrap();
-                let generic = image::load_from_memory(&bytes).unwrap().into_luma8();
-                assert_eq!(
-                    fast.dimensions(),
-                    generic.dimensions(),
-                    "{color:?} {depth:?}"
-                );
-                for (a, b) in fast.as_raw().iter().zip(generic.as_raw()) {
-                    assert!(a.abs_diff(*b) <= 1, "{color:?} {depth:?}: {a} vs {b}");
+                for dark_last in [false, true] {
+                    let bytes = encode(color, depth, width, dark_last);
+                    let generic = image::load_from_memory(&bytes).unwrap().into_luma8();
+                    let case = format!("{color:?} {depth:?} width {width} dark_last {dark_last}");
+                    match png_picture(&bytes).unwrap() {
+                        Picture::Grey(fast) => {
+                            assert_eq!(fast.dimensions(), generic.dimensions(), "{case}");
+                            for (a, b) in fast.as_raw().iter().zip(generic.as_raw()) {
+                                assert!(a.abs_diff(*b) <= 1, "{case}: {a} vs {b}");
+                            }
+                        }
+                        Picture::Bilevel(bits) => {
+                            assert_eq!(depth, One, "{case}");
+                            assert_bilevel(&bits, &generic, &case);
+                        }
+                    }
                 }
             }
+        }
+    }
+
+    /// `bits` is set exactly where `generic` has the darker of its two levels, and clear past
+    /// the last pixel of each row.
+    fn assert_bilevel(bits: &BitMatrix, generic: &GrayImage, case: &str) {
+        assert_eq!(
+            (bits.width(), bits.height()),
+            generic.dimensions(),
+            "{case}"
+        );
+        let dark = *generic.as_raw().iter().min().unwrap();
+        assert!(
+            generic.as_raw().iter().any(|&v| v != dark),
+            "{case}: one level"
+        );
+        for (x, y, pixel) in generic.enumerate_pixels() {
+            assert_eq!(bits.get(x, y), pixel[0] == dark, "{case}: ({x}, {y})");
+        }
+        let used = bits.width() as usize % BIT_FIELD_BASE_BITS;
+        for y in 0..bits.height() {
+            let last = *bits.getRow(y).getBitArray().last().unwrap();
+            assert!(
+                used == 0 || last >> used == 0,
+                "{case}: padding set in row {y}"
+            );
         }
     }
 }

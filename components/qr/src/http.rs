@@ -86,7 +86,7 @@ fn decode_codes(req: &Request) -> Response {
         );
     }
     let start = Instant::now();
-    let grey = match decode::load(&image) {
+    let picture = match decode::load(&image) {
         Ok(g) => g,
         Err(LoadError::TooLarge { width, height }) => {
             return Response::error(
@@ -110,13 +110,14 @@ fn decode_codes(req: &Request) -> Response {
     };
     let loaded = timing("load", start);
     let start = Instant::now();
-    let codes: Vec<Value> = decode::decode(&grey)
+    let codes: Vec<Value> = decode::decode(&picture)
         .into_iter()
         .map(|c| json!({ "text": c.text, "corners": c.corners, "version": c.version }))
         .collect();
+    let (width, height) = picture.dimensions();
     Response::json(
         200,
-        &json!({ "codes": codes, "width": grey.width(), "height": grey.height() }),
+        &json!({ "codes": codes, "width": width, "height": height }),
     )
     .with_header(
         "server-timing",
