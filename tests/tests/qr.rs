@@ -36,7 +36,7 @@ fn generate_then_decode_round_trip() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("image/png"));
     assert!(
-        timings(r.header("server-timing")) == ["render"],
+        timings(r.header("server-timing")) == ["matrix", "render"],
         "{:?}",
         r.header("server-timing")
     );

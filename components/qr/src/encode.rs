@@ -5,6 +5,8 @@
 //! pixel, rows Up-filtered (fast to write, tiny to send); SVG output is one path with a horizontal run per
 //! subpath, sized in pixels with a viewBox in modules.
 
+use std::time::{Duration, Instant};
+
 use fast_qr::{QRBuilder, ECL};
 
 use crate::options::{Ecc, Format, Options, ParamError, Rgba, Sizing};
@@ -15,6 +17,8 @@ pub struct Rendered {
     pub content_type: &'static str,
     pub version: i16,
     pub pixels: u32,
+    /// Time spent building the matrix (encoding, error correction, mask choice).
+    pub matrix_time: Duration,
 }
 
 /// Encodes and renders `options`.
@@ -25,6 +29,7 @@ pub fn render(options: &Options) -> Result<Rendered, ParamError> {
         Ecc::Q => ECL::Q,
         Ecc::H => ECL::H,
     };
+    let start = Instant::now();
     let code = QRBuilder::new(options.text.as_bytes())
         .ecl(ecl)
         .build()
@@ -38,6 +43,7 @@ pub fn render(options: &Options) -> Result<Rendered, ParamError> {
                 ),
             )
         })?;
+    let matrix_time = start.elapsed();
     let modules = code.size as u32;
     let version = ((modules - 17) / 4) as i16;
     let dark = code.data[..code.size * code.size]
@@ -81,6 +87,7 @@ pub fn render(options: &Options) -> Result<Rendered, ParamError> {
         },
         version,
         pixels,
+        matrix_time,
     })
 }
 
