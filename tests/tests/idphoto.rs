@@ -212,6 +212,20 @@ fn json_variant_reports_face_and_geometry() {
     let g = &v["geometry"];
     let head = g["head_ratio"].as_f64().unwrap();
     assert!((0.52..=0.64).contains(&head), "{g}");
+    // Every stage is timed, in order, with a positive duration.
+    let timing = r.header("server-timing").unwrap_or_default();
+    let stages: Vec<&str> = timing
+        .split(", ")
+        .filter_map(|m| {
+            let (name, dur) = m.split_once(";dur=")?;
+            (dur.parse::<f64>().ok()? > 0.0).then_some(name)
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        ["decode", "faces", "layout", "segment", "compose"],
+        "{timing}"
+    );
 }
 
 #[test]

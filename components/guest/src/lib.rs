@@ -5,6 +5,11 @@
 //! `{"error": {"code", "message", "param"?}}` bodies built with [`Response::error`], so a client
 //! never sees a guest panic as an empty connection unless the component traps.
 
+pub mod multipart;
+mod timing;
+
+pub use timing::ServerTiming;
+
 use std::io::{Read, Write};
 
 use wasip2::http::types::{
@@ -244,5 +249,3 @@ pub fn upload(req: &Request, field: &str) -> Result<Vec<u8>, String> {
         .map(|part| part.data)
         .ok_or_else(|| format!("the multipart body has no `{field}` field"))
 }
-
-pub mod multipart;

@@ -1,6 +1,8 @@
 //! HTTP surface of the ID-photo function: routes, where options come from, status codes.
+//! Made photos carry `Server-Timing` with the time of each stage (decode, faces, layout,
+//! segment, compose), so a slow request shows where its time went.
 
-use atelier_guest::{multipart, Request, Response};
+use atelier_guest::{multipart, Request, Response, ServerTiming};
 use atelier_vision_guest::{decode_upload, faces, segmentation, to_image, vision_response};
 use base64::Engine;
 use serde_json::json;
@@ -17,7 +19,8 @@ const LAYOUT_MODEL: &str = "selfie";
 
 /// Segments the region the crop needs and makes the photo; when the crop turns out to read
 /// beyond that region, segments the whole photo at the model's own size and makes it again.
-/// Also returns the region whose matte was used.
+/// Also returns the region whose matte was used. Marks `layout`, `segment` and `compose` on
+/// `timing`.
 ///
 /// The region: for the detailed (default) model, the crop placed with [`LAYOUT_MODEL`]'s
 /// matte plus a margin, at a fixed detail per face height; for the fast model itself, or when
@@ -27,29 +30,38 @@ fn segment_and_make(
     face: &FaceBox,
     options: &Options,
     eye_angle: &impl Fn(&image::RgbImage) -> Option<f32>,
+    timing: &mut ServerTiming,
 ) -> Result<(Result<photo::Finished, PhotoError>, Region), Response> {
     let size = rgb.dimensions();
     let model = options.model.as_deref();
     let broad = Region::around(face, size);
     let (region, side) = match model {
         Some(LAYOUT_MODEL) => (broad, MODEL_SIDE),
-        _ => match placed_region(rgb, face, options, broad) {
-            Some(tight) => (tight, tight.model_side(face)),
-            None => (broad, MODEL_SIDE),
-        },
+        _ => {
+            let placed = placed_region(rgb, face, options, broad);
+            timing.mark("layout");
+            match placed {
+                Some(tight) => (tight, tight.model_side(face)),
+                None => (broad, MODEL_SIDE),
+            }
+        }
     };
     let matte = segmentation::segment_at(&to_image(&region.crop(rgb)), model, side);
+    timing.mark("segment");
     let made = with_matte(matte, region, size, |alpha| {
         photo::make(rgb, alpha, region, face, options, eye_angle)
     })?;
+    timing.mark("compose");
     if !matches!(made, Err(PhotoError::OutsideRegion)) {
         return Ok((made, region));
     }
     let whole = Region::whole(size);
     let matte = segmentation::segment(&to_image(rgb), model);
+    timing.mark("segment");
     let made = with_matte(matte, whole, size, |alpha| {
         photo::make(rgb, alpha, whole, face, options, eye_angle)
     })?;
+    timing.mark("compose");
     Ok((made, whole))
 }
 
@@ -172,16 +184,19 @@ fn make(req: &Request) -> Response {
         Ok(o) => o,
         Err(e) => return Response::bad_param(&e),
     };
+    let mut timing = ServerTiming::start();
     let rgb = match decode_upload(&upload) {
         Ok(rgb) => rgb,
         Err(e) => return e.response(),
     };
     drop(upload);
+    timing.mark("decode");
     let image = to_image(&rgb);
     let found = match faces::detect(&image) {
         Ok(f) => f,
         Err(e) => return vision_response(&e),
     };
+    timing.mark("faces");
     let boxes: Vec<FaceBox> = found
         .iter()
         .map(|f| FaceBox {
@@ -205,7 +220,7 @@ fn make(req: &Request) -> Response {
         let (l, r) = (largest.landmarks.first()?, largest.landmarks.get(1)?);
         Some((r.y - l.y).atan2(r.x - l.x).to_degrees())
     };
-    let (made, segmented) = match segment_and_make(&rgb, &face, &options, &eye_angle) {
+    let (made, segmented) = match segment_and_make(&rgb, &face, &options, &eye_angle, &mut timing) {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -257,9 +272,11 @@ fn make(req: &Request) -> Response {
                 "segmented": { "x": segmented.x, "y": segmented.y, "width": segmented.width, "height": segmented.height },
                 "rules": options.preset.head,
             }),
-        );
+        )
+        .with_header("server-timing", timing.header());
     }
     Response::bytes(finished.content_type, finished.bytes)
+        .with_header("server-timing", timing.header())
         .with_header("x-idphoto-size", options.preset.id)
         .with_header("x-idphoto-dpi", options.dpi.to_string())
         .with_header(

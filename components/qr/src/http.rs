@@ -3,9 +3,7 @@
 //! code itself (µs precision; generate: `matrix` of `render`, decode: `load` and `decode`), so
 //! the in-component cost can be compared with native runs.
 
-use std::time::Instant;
-
-use atelier_guest::{Request, Response};
+use atelier_guest::{Request, Response, ServerTiming};
 use serde_json::{json, Value};
 
 use crate::decode::{self, LoadError};
@@ -34,24 +32,17 @@ fn json_body(req: &Request) -> Result<Value, ParamError> {
         .map_err(|e| ParamError::new("body", format!("invalid JSON: {e}")))
 }
 
-/// A `Server-Timing` metric of the time since `start`, in milliseconds.
-fn timing(name: &str, start: Instant) -> String {
-    format!("{name};dur={:.3}", start.elapsed().as_secs_f64() * 1e3)
-}
-
 fn generate(raw: Result<RawOptions, ParamError>) -> Response {
-    let start = Instant::now();
+    let mut timing = ServerTiming::start();
     match raw
         .and_then(|r| r.validate())
         .and_then(|o| encode::render(&o))
     {
         Ok(rendered) => {
-            let matrix = format!("matrix;dur={:.3}", rendered.matrix_time.as_secs_f64() * 1e3);
+            timing.add("matrix", rendered.matrix_time);
+            timing.mark("render");
             Response::bytes(rendered.content_type, rendered.bytes)
-                .with_header(
-                    "server-timing",
-                    format!("{matrix}, {}", timing("render", start)),
-                )
+                .with_header("server-timing", timing.header())
                 .with_header("x-qr-version", rendered.version.to_string())
                 .with_header("cache-control", "public, max-age=86400")
         }
@@ -92,7 +83,7 @@ fn decode_codes(req: &Request) -> Response {
             Some("file"),
         );
     }
-    let start = Instant::now();
+    let mut timing = ServerTiming::start();
     let picture = match decode::load(&image) {
         Ok(g) => g,
         Err(LoadError::TooLarge { width, height }) => {
@@ -115,19 +106,16 @@ fn decode_codes(req: &Request) -> Response {
             )
         }
     };
-    let loaded = timing("load", start);
-    let start = Instant::now();
+    timing.mark("load");
     let codes: Vec<Value> = decode::decode(&picture)
         .into_iter()
         .map(|c| json!({ "text": c.text, "corners": c.corners, "version": c.version }))
         .collect();
+    timing.mark("decode");
     let (width, height) = picture.dimensions();
     Response::json(
         200,
         &json!({ "codes": codes, "width": width, "height": height }),
     )
-    .with_header(
-        "server-timing",
-        format!("{loaded}, {}", timing("decode", start)),
-    )
+    .with_header("server-timing", timing.header())
 }
