@@ -220,42 +220,55 @@ fn box_blur<const C: usize>(plane: &[f32], w: usize, h: usize, r: usize) -> Vec<
     out
 }
 
-/// One blur-fusion step (Forte and Pitié, "Approximate fast foreground colour estimation",
-/// ICIP 2021): local foreground and background means weighted by the matte, then the foreground
-/// corrected so that the compositing equation reproduces the observed colour.
-fn fuse(
-    image: &[f32],
-    fg: &[f32],
-    bg: &[f32],
-    alpha: &[f32],
-    w: usize,
-    h: usize,
-    r: usize,
-) -> (Vec<f32>, Vec<f32>) {
-    const EPS: f32 = 1e-5;
-    let blurred_alpha = box_blur::<1>(alpha, w, h, r);
-    let (mut fa, mut ba) = (vec![0f32; image.len()], vec![0f32; image.len()]);
-    for (i, &a) in alpha.iter().enumerate() {
-        for k in 3 * i..3 * i + 3 {
-            fa[k] = fg[k] * a;
-            ba[k] = bg[k] * (1.0 - a);
+/// Blur fusion (Forte and Pitié, "Approximate fast foreground colour estimation", ICIP 2021),
+/// first half: local means over a (2r+1)² window of the matte, of the foreground estimate
+/// weighted by it and of the background estimate weighted by its complement — seven
+/// interleaved channels `[ā, F·α (3), B·(1−α) (3)]`, blurred in one pass.
+fn local_means(fg: &[f32], bg: &[f32], alpha: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let mut weighted = vec![0f32; alpha.len() * MEANS];
+    for (i, (&a, px)) in alpha
+        .iter()
+        .zip(weighted.chunks_exact_mut(MEANS))
+        .enumerate()
+    {
+        px[0] = a;
+        for c in 0..3 {
+            px[1 + c] = fg[3 * i + c] * a;
+            px[4 + c] = bg[3 * i + c] * (1.0 - a);
         }
     }
-    let fa = box_blur::<3>(&fa, w, h, r);
-    let ba = box_blur::<3>(&ba, w, h, r);
-    let mut new_fg = vec![0f32; image.len()];
-    let mut new_bg = vec![0f32; image.len()];
-    for (i, (&a, &blurred)) in alpha.iter().zip(&blurred_alpha).enumerate() {
-        let (to_fg, to_bg) = (1.0 / (blurred + EPS), 1.0 / (1.0 - blurred + EPS));
+    box_blur::<MEANS>(&weighted, w, h, r)
+}
+
+/// Channels of [`local_means`].
+const MEANS: usize = 7;
+const EPS: f32 = 1e-5;
+
+/// Blur fusion, second half: the local foreground mean corrected so that the compositing
+/// equation reproduces the observed colour.
+fn corrected_foreground(image: &[f32], alpha: &[f32], means: &[f32]) -> Vec<f32> {
+    let mut fg = vec![0f32; image.len()];
+    for (i, (&a, m)) in alpha.iter().zip(means.chunks_exact(MEANS)).enumerate() {
+        let (to_fg, to_bg) = (1.0 / (m[0] + EPS), 1.0 / (1.0 - m[0] + EPS));
         for c in 0..3 {
             let k = 3 * i + c;
-            let (f, b) = (fa[k] * to_fg, ba[k] * to_bg);
+            let (f, b) = (m[1 + c] * to_fg, m[4 + c] * to_bg);
             let corrected = f + a * (image[k] - a * f - (1.0 - a) * b);
-            new_fg[k] = corrected.clamp(0.0, 1.0);
-            new_bg[k] = b;
+            fg[k] = corrected.clamp(0.0, 1.0);
         }
     }
-    (new_fg, new_bg)
+    fg
+}
+
+/// The local background mean of every pixel, from [`local_means`].
+fn local_background(means: &[f32]) -> Vec<f32> {
+    means
+        .chunks_exact(MEANS)
+        .flat_map(|m| {
+            let to_bg = 1.0 / (1.0 - m[0] + EPS);
+            [m[4] * to_bg, m[5] * to_bg, m[6] * to_bg]
+        })
+        .collect()
 }
 
 /// Estimates the foreground colour of every pixel (two blur-fusion passes, coarse then fine).
@@ -269,12 +282,13 @@ pub fn foreground(layer: &Layer) -> Vec<f32> {
     let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
     let rgb = halve::<3>(&layer.rgb, w, h);
     let alpha = halve::<1>(&layer.alpha, w, h);
-    let (fg, bg) = fuse(&rgb, &rgb, &rgb, &alpha, hw, hh, coarse);
+    let means = local_means(&rgb, &rgb, &alpha, hw, hh, coarse);
     let (fg, bg) = (
-        double::<3>(&fg, hw, hh, w, h),
-        double::<3>(&bg, hw, hh, w, h),
+        double::<3>(&corrected_foreground(&rgb, &alpha, &means), hw, hh, w, h),
+        double::<3>(&local_background(&means), hw, hh, w, h),
     );
-    fuse(&layer.rgb, &fg, &bg, &layer.alpha, w, h, fine).0
+    let means = local_means(&fg, &bg, &layer.alpha, w, h, fine);
+    corrected_foreground(&layer.rgb, &layer.alpha, &means)
 }
 
 /// Mean of each 2×2 block of a `w`×`h` image of `C` interleaved channels (odd edges repeat
