@@ -114,7 +114,9 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Epoch tick: the granularity of CPU deadlines and of yielding a busy guest.
     pub epoch_tick_ms: u64,
-    /// Bytes of each linear memory kept resident between instances (faster reuse).
+    /// Bytes of each pooled linear memory kept resident between instances: the next instance in
+    /// the slot reuses those pages (zeroed) instead of faulting fresh ones. A slot holds at most
+    /// this much, and only what a request touched.
     pub memory_keep_resident_kb: u64,
     /// Write `/tmp/perf-<pid>.map` so `perf` names the guests' compiled functions.
     pub perfmap: bool,
@@ -127,7 +129,9 @@ impl Default for RuntimeConfig {
             pooling: true,
             max_instances: 0,
             epoch_tick_ms: 5,
-            memory_keep_resident_kb: 1024,
+            // 32 MiB covers an ID photo's working set: +15–25% photos/s against 1 MiB
+            // (docs/BENCHMARKS.md); functions that touch less keep less.
+            memory_keep_resident_kb: 32 * 1024,
             perfmap: false,
         }
     }
