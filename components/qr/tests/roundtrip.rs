@@ -115,3 +115,72 @@ fn hostile_inputs_do_not_panic() {
         Err(qr::decode::LoadError::TooLarge { .. }) | Err(qr::decode::LoadError::Corrupt(_))
     ));
 }
+
+/// A `side`-pixel code of `text` pasted at (`x`, `y`) into a `w`×`h` photo-like grey
+/// background (a gradient with texture), as a JPEG. `speckle`: every how many pixels one of
+/// the code's pixels is inverted (0: none), sensor noise that only averaging removes.
+fn code_in_photo(
+    text: &str,
+    side: u32,
+    (x, y): (u32, u32),
+    (w, h): (u32, u32),
+    speckle: u32,
+) -> Vec<u8> {
+    let (png, _) = generate(text, "M", &[("size", &side.to_string())]);
+    let mut code = image::load_from_memory(&png).unwrap().to_luma8();
+    if speckle > 0 {
+        for (i, px) in code.pixels_mut().enumerate() {
+            if (i as u32).wrapping_mul(2_654_435_761).is_multiple_of(speckle) {
+                px.0[0] = 255 - px.0[0];
+            }
+        }
+    }
+    let mut photo = image::GrayImage::from_fn(w, h, |px, py| {
+        let texture = ((px * 7 + py * 13) % 23) as u8;
+        image::Luma([60 + (120 * px / w) as u8 + texture])
+    });
+    image::imageops::overlay(&mut photo, &code, i64::from(x), i64::from(y));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&photo)
+        .unwrap();
+    jpeg
+}
+
+#[test]
+fn codes_in_large_photos_are_found_at_full_size_coordinates() {
+    // A 12 MP photo is over the size where only the first stage runs at full size; a big code
+    // and a small one (2 px per module) must both be found, corners in the photo's pixels.
+    for (side, at) in [(600, (2900, 1700)), (60, (1000, 2500))] {
+        let jpeg = code_in_photo("far away", side, at, (4000, 3000), 0);
+        let codes = decode(&jpeg);
+        assert_eq!(codes.len(), 1, "{side} px code");
+        assert_eq!(codes[0].text, "far away");
+        // The symbol's corners lie inside the pasted square (its quiet zone included).
+        for [cx, cy] in codes[0].corners {
+            let inside = |c: f32, lo: u32| c >= lo as f32 - 2.0 && c <= (lo + side) as f32 + 2.0;
+            assert!(
+                inside(cx, at.0) && inside(cy, at.1),
+                "{side} px: corner ({cx}, {cy})"
+            );
+        }
+    }
+    // Speckled so that only the scaled-down copy reads it: its corners come back scaled up.
+    let (side, at) = (1500, (1200, 700));
+    let jpeg = code_in_photo("through the noise", side, at, (4000, 3000), 8);
+    let codes = decode(&jpeg);
+    assert_eq!(codes.len(), 1);
+    assert_eq!(codes[0].text, "through the noise");
+    for [cx, cy] in codes[0].corners {
+        let inside = |c: f32, lo: u32| c >= lo as f32 - 4.0 && c <= (lo + side) as f32 + 4.0;
+        assert!(inside(cx, at.0) && inside(cy, at.1), "corner ({cx}, {cy})");
+    }
+    // Nothing to find: an empty answer, not an error.
+    let (w, h) = (4000, 3000);
+    let plain = image::GrayImage::from_fn(w, h, |x, y| image::Luma([((x ^ y) % 200) as u8]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&plain)
+        .unwrap();
+    assert!(decode(&jpeg).is_empty());
+}
