@@ -1,7 +1,8 @@
 //! Image bytes → every QR code in it.
 //!
 //! Loading refuses images over [`MAX_PIXELS`] from their header alone (decompression bombs
-//! never get decoded). A 1-bit PNG (what QR generators write) is already black and white: it
+//! never get decoded) and keeps the file's EXIF orientation: codes are read in the stored
+//! pixels, and their corners and the image's size are reported as a viewer shows the image. A 1-bit PNG (what QR generators write) is already black and white: it
 //! becomes the binary matrix directly and goes to rxing's port of zxing-cpp's QR detector and
 //! decoder without a binariser. Anything else, and a bi-level image where nothing is found, goes
 //! through a cascade, cheapest first, stopping at the first stage that finds something: rxing
@@ -13,7 +14,8 @@
 
 use std::io::Cursor;
 
-use image::{GrayImage, ImageFormat, ImageReader};
+use image::metadata::Orientation;
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader};
 use rxing::common::{
     BitArray, BitMatrix, DetectorRXingResult, GlobalHistogramBinarizer, HybridBinarizer,
     BIT_FIELD_BASE_BITS,
@@ -44,14 +46,23 @@ pub enum LoadError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Code {
     pub text: String,
-    /// Corners in image pixels: top-left, top-right, bottom-right, bottom-left of the symbol.
+    /// Corners in pixels of the image as shown (EXIF orientation applied): top-left,
+    /// top-right, bottom-right, bottom-left of the symbol.
     pub corners: [[f32; 2]; 4],
     /// QR version (1–40) when the decoder reports it.
     pub version: Option<u32>,
 }
 
 /// A loaded image, ready for the decoders.
-pub enum Picture {
+pub struct Picture {
+    pub pixels: Pixels,
+    /// The file's EXIF orientation. Codes are found in the stored pixels; their corners are
+    /// reported where a viewer shows them, upright.
+    pub orientation: Orientation,
+}
+
+/// An image's pixels as stored in the file.
+pub enum Pixels {
     /// Grey levels, to be binarised.
     Grey(GrayImage),
     /// An image that is black and white in the file itself (a 1-bit PNG, as QR generators
@@ -59,21 +70,65 @@ pub enum Picture {
     Bilevel(BitMatrix),
 }
 
-impl Picture {
-    pub fn dimensions(&self) -> (u32, u32) {
+impl Pixels {
+    fn dimensions(&self) -> (u32, u32) {
         match self {
-            Picture::Grey(grey) => grey.dimensions(),
-            Picture::Bilevel(bits) => (bits.width(), bits.height()),
+            Pixels::Grey(grey) => grey.dimensions(),
+            Pixels::Bilevel(bits) => (bits.width(), bits.height()),
+        }
+    }
+}
+
+impl Picture {
+    /// Pixels shown as stored.
+    pub fn upright(pixels: Pixels) -> Picture {
+        Picture {
+            pixels,
+            orientation: Orientation::NoTransforms,
         }
     }
 
-    /// The image as grey levels (dark 0, light 255 for a bi-level one).
-    pub fn into_grey(self) -> GrayImage {
-        match self {
-            Picture::Grey(grey) => grey,
-            Picture::Bilevel(bits) => bilevel_grey(&bits),
+    /// Width and height as shown (swapped from the stored pixels' by a quarter turn).
+    pub fn dimensions(&self) -> (u32, u32) {
+        let (w, h) = self.pixels.dimensions();
+        match self.orientation {
+            Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH => (h, w),
+            _ => (w, h),
         }
     }
+
+    /// The stored pixels as grey levels (dark 0, light 255 for a bi-level image).
+    pub fn into_grey(self) -> GrayImage {
+        match self.pixels {
+            Pixels::Grey(grey) => grey,
+            Pixels::Bilevel(bits) => bilevel_grey(&bits),
+        }
+    }
+
+    /// Where point `p` of the stored pixels is shown (pixel edges at whole numbers).
+    fn shown(&self, [x, y]: [f32; 2]) -> [f32; 2] {
+        let (w, h) = self.pixels.dimensions();
+        let (w, h) = (w as f32, h as f32);
+        match self.orientation {
+            Orientation::NoTransforms => [x, y],
+            Orientation::Rotate90 => [h - y, x],
+            Orientation::Rotate180 => [w - x, h - y],
+            Orientation::Rotate270 => [y, w - x],
+            Orientation::FlipHorizontal => [w - x, y],
+            Orientation::FlipVertical => [x, h - y],
+            Orientation::Rotate90FlipH => [y, x],
+            Orientation::Rotate270FlipH => [h - y, w - x],
+        }
+    }
+}
+
+/// The orientation an EXIF chunk states (none stated: as stored).
+fn exif_orientation(exif: Option<&[u8]>) -> Orientation {
+    exif.and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms)
 }
 
 fn bilevel_grey(bits: &BitMatrix) -> GrayImage {
@@ -111,8 +166,8 @@ pub fn load(bytes: &[u8]) -> Result<Picture, LoadError> {
         }
     }
     if format == ImageFormat::Jpeg {
-        if let Some(grey) = jpeg_luma(bytes, width, height) {
-            return Ok(Picture::Grey(grey));
+        if let Some(picture) = jpeg_luma(bytes, width, height) {
+            return Ok(picture);
         }
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -121,17 +176,21 @@ pub fn load(bytes: &[u8]) -> Result<Picture, LoadError> {
     limits.max_image_height = Some(height);
     limits.max_alloc = Some(MAX_PIXELS * 8);
     reader.limits(limits);
-    let image = reader
-        .decode()
-        .map_err(|e| LoadError::Corrupt(e.to_string()))?;
-    Ok(Picture::Grey(image.into_luma8()))
+    let corrupt = |e: image::ImageError| LoadError::Corrupt(e.to_string());
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    Ok(Picture {
+        pixels: Pixels::Grey(image.into_luma8()),
+        orientation,
+    })
 }
 
 /// JPEG straight to its luma channel with zune-jpeg, the decoder `image` itself uses, skipping
 /// chroma upsampling and colour conversion (~2× quicker than decoding to RGB, then grey).
 /// Lenient with damaged data as `image` is. `None` leaves the image to the generic path, which
 /// reports the error.
-fn jpeg_luma(bytes: &[u8], width: u32, height: u32) -> Option<GrayImage> {
+fn jpeg_luma(bytes: &[u8], width: u32, height: u32) -> Option<Picture> {
     let options = DecoderOptions::default()
         .jpeg_set_out_colorspace(ColorSpace::Luma)
         .set_strict_mode(false)
@@ -140,7 +199,10 @@ fn jpeg_luma(bytes: &[u8], width: u32, height: u32) -> Option<GrayImage> {
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
     let luma = decoder.decode().ok()?;
     let (w, h) = decoder.dimensions()?;
-    GrayImage::from_raw(w as u32, h as u32, luma)
+    Some(Picture {
+        pixels: Pixels::Grey(GrayImage::from_raw(w as u32, h as u32, luma)?),
+        orientation: exif_orientation(decoder.exif().map(Vec::as_slice)),
+    })
 }
 
 /// PNG straight to what the decoders read, with the `png` crate, ~4× quicker in the component
@@ -154,6 +216,11 @@ fn png_picture(bytes: &[u8]) -> Option<Picture> {
     let mut reader = decoder.read_info().ok()?;
     let mut buf = vec![0; reader.output_buffer_size()?];
     let info = reader.next_frame(&mut buf).ok()?;
+    let orientation = exif_orientation(reader.info().exif_metadata.as_deref());
+    let picture = |pixels| Picture {
+        pixels,
+        orientation,
+    };
     let (width, height) = (info.width as usize, info.height as usize);
     let rows = buf.chunks_exact(info.line_size).take(height);
     let levels = match info.color_type {
@@ -165,7 +232,8 @@ fn png_picture(bytes: &[u8]) -> Option<Picture> {
         _ => None,
     };
     if let (Some(levels), png::BitDepth::One) = (levels, info.bit_depth) {
-        return bilevel_matrix(rows, info.width, info.height, &levels).map(Picture::Bilevel);
+        return bilevel_matrix(rows, info.width, info.height, &levels)
+            .map(|bits| picture(Pixels::Bilevel(bits)));
     }
     let mut grey = vec![0u8; width * height];
     let out_rows = grey.chunks_exact_mut(width.max(1));
@@ -196,7 +264,7 @@ fn png_picture(bytes: &[u8]) -> Option<Picture> {
         }
         (_, None) => return None,
     }
-    GrayImage::from_raw(info.width, info.height, grey).map(Picture::Grey)
+    GrayImage::from_raw(info.width, info.height, grey).map(|grey| picture(Pixels::Grey(grey)))
 }
 
 /// Packed 1-bit rows (first pixel in the high bit) as a binary matrix whose set bits are the
@@ -299,11 +367,11 @@ fn unpack_table(levels: &[u8; 256], bits: usize) -> Vec<[u8; 8]> {
         .collect()
 }
 
-/// Every code found in the image (empty when there is none).
+/// Every code found in the image (empty when there is none), corners where they are shown.
 pub fn decode(picture: &Picture) -> Vec<Code> {
-    match picture {
-        Picture::Grey(grey) => decode_grey(grey),
-        Picture::Bilevel(bits) => {
+    let mut codes = match &picture.pixels {
+        Pixels::Grey(grey) => decode_grey(grey),
+        Pixels::Bilevel(bits) => {
             let found = codes_in(bits);
             if found.is_empty() {
                 decode_grey(&bilevel_grey(bits))
@@ -311,7 +379,11 @@ pub fn decode(picture: &Picture) -> Vec<Code> {
                 found
             }
         }
+    };
+    for code in &mut codes {
+        code.corners = code.corners.map(|corner| picture.shown(corner));
     }
+    codes
 }
 
 /// Long side (pixels) above which an image is large: only the quickest stage runs on it at full
@@ -526,14 +598,14 @@ mod tests {
                     let bytes = encode(color, depth, width, dark_last);
                     let generic = image::load_from_memory(&bytes).unwrap().into_luma8();
                     let case = format!("{color:?} {depth:?} width {width} dark_last {dark_last}");
-                    match png_picture(&bytes).unwrap() {
-                        Picture::Grey(fast) => {
+                    match png_picture(&bytes).unwrap().pixels {
+                        Pixels::Grey(fast) => {
                             assert_eq!(fast.dimensions(), generic.dimensions(), "{case}");
                             for (a, b) in fast.as_raw().iter().zip(generic.as_raw()) {
                                 assert!(a.abs_diff(*b) <= 1, "{case}: {a} vs {b}");
                             }
                         }
-                        Picture::Bilevel(bits) => {
+                        Pixels::Bilevel(bits) => {
                             assert_eq!(depth, One, "{case}");
                             assert_bilevel(&bits, &generic, &case);
                         }

@@ -130,7 +130,10 @@ fn code_in_photo(
     let mut code = image::load_from_memory(&png).unwrap().to_luma8();
     if speckle > 0 {
         for (i, px) in code.pixels_mut().enumerate() {
-            if (i as u32).wrapping_mul(2_654_435_761).is_multiple_of(speckle) {
+            if (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .is_multiple_of(speckle)
+            {
                 px.0[0] = 255 - px.0[0];
             }
         }
@@ -183,4 +186,65 @@ fn codes_in_large_photos_are_found_at_full_size_coordinates() {
         .encode_image(&plain)
         .unwrap();
     assert!(decode(&jpeg).is_empty());
+}
+
+/// `jpeg` with an EXIF segment stating `orientation` (1–8) right after its start marker.
+fn with_exif_orientation(jpeg: &[u8], orientation: u8) -> Vec<u8> {
+    let mut exif = b"\xff\xe1\x00\x22Exif\0\0MM\x00\x2a\x00\x00\x00\x08".to_vec();
+    exif.extend([
+        0,
+        1,
+        0x01,
+        0x12,
+        0,
+        3,
+        0,
+        0,
+        0,
+        1,
+        0,
+        orientation,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    [&jpeg[..2], &exif, &jpeg[2..]].concat()
+}
+
+#[test]
+fn corners_are_where_a_viewer_shows_them() {
+    // Phones store photos sideways and say so in EXIF; corners and size must match the upright
+    // photo, as a viewer (or a browser) shows it.
+    let (w, h, side, (x, y)) = (900, 600, 200, (600, 300));
+    let stored = code_in_photo("turn me", side, (x, y), (w, h), 0);
+    // Where the pasted square is shown, per orientation: [left, top] of its displayed copy.
+    let cases = [
+        (1, (w, h), [x, y]),
+        (3, (w, h), [w - x - side, h - y - side]),
+        (6, (h, w), [h - y - side, x]),
+        (8, (h, w), [y, w - x - side]),
+        (2, (w, h), [w - x - side, y]),
+    ];
+    for (orientation, shown_size, [left, top]) in cases {
+        let jpeg = with_exif_orientation(&stored, orientation);
+        let picture = qr::decode::load(&jpeg).unwrap();
+        assert_eq!(
+            picture.dimensions(),
+            shown_size,
+            "orientation {orientation}"
+        );
+        let codes = qr::decode::decode(&picture);
+        assert_eq!(codes.len(), 1, "orientation {orientation}");
+        assert_eq!(codes[0].text, "turn me");
+        for [cx, cy] in codes[0].corners {
+            let inside = |c: f32, lo: u32| c >= lo as f32 - 2.0 && c <= (lo + side) as f32 + 2.0;
+            assert!(
+                inside(cx, left) && inside(cy, top),
+                "orientation {orientation}: corner ({cx}, {cy}) outside the square at ({left}, {top})"
+            );
+        }
+    }
 }

@@ -47,11 +47,11 @@ fn zxing_blackbox_at_every_rotation() {
                 0 => picture,
                 _ => {
                     let grey = picture.into_grey();
-                    qr::decode::Picture::Grey(match rotation {
+                    qr::decode::Picture::upright(qr::decode::Pixels::Grey(match rotation {
                         90 => image::imageops::rotate90(&grey),
                         180 => image::imageops::rotate180(&grey),
                         _ => image::imageops::rotate270(&grey),
-                    })
+                    }))
                 }
             };
             let codes = std::panic::catch_unwind(|| qr::decode::decode(&picture))
