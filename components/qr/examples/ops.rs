@@ -34,10 +34,10 @@ fn main() {
     let n = 500;
     let t = Instant::now();
     for _ in 0..n {
-        qr::decode::load(&image).unwrap();
+        qr::load::load(&image).unwrap();
     }
     let load_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
-    let picture = qr::decode::load(&image).unwrap();
+    let picture = qr::load::load(&image).unwrap();
     let t = Instant::now();
     for _ in 0..n {
         assert_eq!(qr::decode::decode(&picture).len(), 1);

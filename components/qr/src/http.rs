@@ -6,7 +6,8 @@
 use atelier_guest::{Request, Response, ServerTiming};
 use serde_json::{json, Value};
 
-use crate::decode::{self, LoadError};
+use crate::decode;
+use crate::load::{self, LoadError};
 use crate::options::{ParamError, RawOptions};
 use crate::{batch, encode};
 
@@ -84,13 +85,13 @@ fn decode_codes(req: &Request) -> Response {
         );
     }
     let mut timing = ServerTiming::start();
-    let picture = match decode::load(&image) {
+    let picture = match load::load(&image) {
         Ok(g) => g,
         Err(LoadError::TooLarge { width, height }) => {
             return Response::error(
                 413,
                 "image_too_large",
-                format!("{width}×{height} exceeds {} pixels", decode::MAX_PIXELS),
+                format!("{width}×{height} exceeds {} pixels", load::MAX_PIXELS),
                 Some("file"),
             )
         }

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod encode;
 #[cfg(target_arch = "wasm32")]
 mod http;
+pub mod load;
 pub mod options;
 
 #[cfg(target_arch = "wasm32")]

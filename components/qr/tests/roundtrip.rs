@@ -14,7 +14,7 @@ fn generate(text: &str, ecc: &str, extra: &[(&str, &str)]) -> (Vec<u8>, i16) {
 }
 
 fn decode(png: &[u8]) -> Vec<qr::decode::Code> {
-    qr::decode::decode(&qr::decode::load(png).unwrap())
+    qr::decode::decode(&qr::load::load(png).unwrap())
 }
 
 #[test]
@@ -104,15 +104,15 @@ fn independent_encoder_output_decodes() {
 fn hostile_inputs_do_not_panic() {
     let (png, _) = generate("truncate me", "M", &[]);
     for cut in [0, 8, 33, 100, png.len() / 2, png.len() - 1] {
-        let _ = qr::decode::load(&png[..cut]).map(|g| qr::decode::decode(&g));
+        let _ = qr::load::load(&png[..cut]).map(|g| qr::decode::decode(&g));
     }
     // A PNG header claiming 100000 × 100000 pixels is refused before decoding.
     let mut bomb = png.clone();
     bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
     bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
     assert!(matches!(
-        qr::decode::load(&bomb),
-        Err(qr::decode::LoadError::TooLarge { .. }) | Err(qr::decode::LoadError::Corrupt(_))
+        qr::load::load(&bomb),
+        Err(qr::load::LoadError::TooLarge { .. }) | Err(qr::load::LoadError::Corrupt(_))
     ));
 }
 
@@ -230,7 +230,7 @@ fn corners_are_where_a_viewer_shows_them() {
     ];
     for (orientation, shown_size, [left, top]) in cases {
         let jpeg = with_exif_orientation(&stored, orientation);
-        let picture = qr::decode::load(&jpeg).unwrap();
+        let picture = qr::load::load(&jpeg).unwrap();
         assert_eq!(
             picture.dimensions(),
             shown_size,

@@ -42,12 +42,12 @@ fn zxing_blackbox_at_every_rotation() {
             let bytes = std::fs::read(png).unwrap();
             // Upright, the image is decoded as loaded (1-bit PNGs take the bi-level path);
             // rotated, as grey levels.
-            let picture = qr::decode::load(&bytes).unwrap();
+            let picture = qr::load::load(&bytes).unwrap();
             let picture = match rotation {
                 0 => picture,
                 _ => {
                     let grey = picture.into_grey();
-                    qr::decode::Picture::upright(qr::decode::Pixels::Grey(match rotation {
+                    qr::load::Picture::upright(qr::load::Pixels::Grey(match rotation {
                         90 => image::imageops::rotate90(&grey),
                         180 => image::imageops::rotate180(&grey),
                         _ => image::imageops::rotate270(&grey),
