@@ -51,3 +51,18 @@ rows=[dict((k,float(v)) for k,v in (m.split(';dur=') for m in l.strip().split(',
 print(' '.join(f'{k}={statistics.median(r[k] for r in rows)*1000:.0f}us' for k in rows[0]))"
 }
 echo "in-component (Server-Timing, median): generate $(median_timing "http://127.0.0.1:8291$gen"), decode $(median_timing --data-binary @/tmp/bench-qr.png http://127.0.0.1:8291/qr/decode)"
+# A 12 MP photo (an upscaled portrait) with the bench code pasted into it, and the same photo
+# without one: median wall time of 5 sequential requests to each service, and what each found.
+$venv/bin/python - <<'PY'
+from PIL import Image
+photo = Image.open("../shared/testdata/portraits/fr_obama.jpg").convert("RGB").resize((4000, 3000))
+photo.save("/tmp/bench-qr-photo-none.jpg", quality=90)
+photo.paste(Image.open("/tmp/bench-qr.png").convert("RGB"), (2600, 1500))
+photo.save("/tmp/bench-qr-photo.jpg", quality=90)
+PY
+wall() { for _ in 1 2 3 4 5; do curl -s -o /dev/null -w '%{time_total}\n' --data-binary @"$2" "$1"; done | sort -n | sed -n 3p; }
+found() { curl -s --data-binary @"$2" "$1" | python3 -c "import sys,json; print(len(json.load(sys.stdin)['codes']))"; }
+for f in photo photo-none; do
+  a=http://127.0.0.1:8291/qr/decode p=http://127.0.0.1:8292/qr/decode img=/tmp/bench-qr-$f.jpg
+  echo "12 MP $f: atelier $(wall $a $img) s (codes: $(found $a $img)) | python $(wall $p $img) s (codes: $(found $p $img))"
+done
