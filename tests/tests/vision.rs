@@ -135,6 +135,12 @@ fn faces_are_counted_and_fast_model_works() {
         &[],
     );
     assert_eq!(r.status, 200);
+    let timing = r.header("server-timing").unwrap_or_default();
+    let stages: Vec<&str> = timing
+        .split(", ")
+        .filter_map(|m| m.split_once(";dur=").map(|(name, _)| name))
+        .collect();
+    assert_eq!(stages, ["decode", "segment", "encode"], "{timing}");
     let m = grey(&r.body);
     assert_eq!(m.dimensions(), (910, 1137));
     assert!(m.get_pixel(490, 300).0[0] > 200, "face is foreground");

@@ -4,9 +4,11 @@
 //!   many pixels on the image's longer side (`segment-at`) instead of its configured square;
 //! - `POST /segment/faces` → `{"faces": [{box, landmarks, score}]}`;
 //! - `GET /segment/models` → the configured segmentation models.
+//!
+//! Answers to images carry `Server-Timing`: `decode`, then `segment` and `encode`, or `faces`.
 #![cfg(target_arch = "wasm32")]
 
-use atelier_guest::{serve, Request, Response};
+use atelier_guest::{serve, Request, Response, ServerTiming};
 use atelier_vision_guest::{decode_upload, faces, segmentation, to_image, vision_response};
 use serde_json::json;
 
@@ -30,10 +32,12 @@ fn handle(req: Request) -> Response {
         Ok(_) => return Response::error(400, "empty_body", "send an image", Some("file")),
         Err(m) => return Response::error(400, "bad_upload", m, Some("file")),
     };
+    let mut timing = ServerTiming::start();
     let rgb = match decode_upload(&upload) {
         Ok(rgb) => rgb,
         Err(e) => return e.response(),
     };
+    timing.mark("decode");
     let image = to_image(&rgb);
     match sub.as_str() {
         "" => {
@@ -52,6 +56,7 @@ fn handle(req: Request) -> Response {
                     )
                 }
             };
+            timing.mark("segment");
             match matte {
                 Ok(matte) => {
                     let mut png = Vec::new();
@@ -63,7 +68,11 @@ fn handle(req: Request) -> Response {
                         rgb.height(),
                         image::ExtendedColorType::L8,
                     ) {
-                        Ok(()) => Response::bytes("image/png", png),
+                        Ok(()) => {
+                            timing.mark("encode");
+                            Response::bytes("image/png", png)
+                                .with_header("server-timing", timing.header())
+                        }
                         Err(e) => Response::error(500, "encode_failed", e.to_string(), None),
                     }
                 }
@@ -71,14 +80,18 @@ fn handle(req: Request) -> Response {
             }
         }
         "/faces" => match faces::detect(&image) {
-            Ok(found) => Response::json(
-                200,
-                &json!({ "faces": found.iter().map(|f| json!({
-                "box": [f.x, f.y, f.width, f.height],
-                "landmarks": f.landmarks.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
-                "score": f.score,
-            })).collect::<Vec<_>>() }),
-            ),
+            Ok(found) => {
+                timing.mark("faces");
+                Response::json(
+                    200,
+                    &json!({ "faces": found.iter().map(|f| json!({
+                    "box": [f.x, f.y, f.width, f.height],
+                    "landmarks": f.landmarks.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
+                    "score": f.score,
+                })).collect::<Vec<_>>() }),
+                )
+                .with_header("server-timing", timing.header())
+            }
             Err(e) => vision_response(&e),
         },
         _ => Response::error(
