@@ -106,6 +106,16 @@ fn hostile_inputs_do_not_panic() {
     for cut in [0, 8, 33, 100, png.len() / 2, png.len() - 1] {
         let _ = qr::load::load(&png[..cut]).map(|g| qr::decode::decode(&g));
     }
+    // JPEGs (the luma fast path): truncated anywhere, or with their entropy-coded data garbled.
+    let jpeg = code_in_photo("truncate me too", 200, (50, 40), (320, 280), 0);
+    for cut in [2, 20, 200, jpeg.len() / 3, jpeg.len() / 2, jpeg.len() - 2] {
+        let _ = qr::load::load(&jpeg[..cut]).map(|g| qr::decode::decode(&g));
+    }
+    let mut garbled = jpeg.clone();
+    for (i, byte) in garbled.iter_mut().enumerate().skip(jpeg.len() / 2) {
+        *byte = (i as u8).wrapping_mul(31);
+    }
+    let _ = qr::load::load(&garbled).map(|g| qr::decode::decode(&g));
     // A PNG header claiming 100000 × 100000 pixels is refused before decoding.
     let mut bomb = png.clone();
     bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
