@@ -133,22 +133,25 @@ pub fn load(bytes: &[u8]) -> Result<Picture, LoadError> {
             "{format:?} images are not supported"
         )));
     }
+    // The fast paths read the header once and check the size from it; anything they leave
+    // goes to `image`, whose header is checked the same way before decoding.
+    match format {
+        ImageFormat::Png => {
+            if let Some(picture) = png_picture(bytes)? {
+                return Ok(picture);
+            }
+        }
+        ImageFormat::Jpeg => {
+            if let Some(picture) = jpeg_luma(bytes)? {
+                return Ok(picture);
+            }
+        }
+        _ => {}
+    }
     let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
         .into_dimensions()
         .map_err(|e| LoadError::Corrupt(e.to_string()))?;
-    if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(LoadError::TooLarge { width, height });
-    }
-    if format == ImageFormat::Png {
-        if let Some(picture) = png_picture(bytes) {
-            return Ok(picture);
-        }
-    }
-    if format == ImageFormat::Jpeg {
-        if let Some(picture) = jpeg_luma(bytes, width, height) {
-            return Ok(picture);
-        }
-    }
+    check_size(width, height)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(width);
@@ -165,23 +168,36 @@ pub fn load(bytes: &[u8]) -> Result<Picture, LoadError> {
     })
 }
 
+/// Refuses an image over [`MAX_PIXELS`] (from its header, before any decoding).
+fn check_size(width: u32, height: u32) -> Result<(), LoadError> {
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(LoadError::TooLarge { width, height });
+    }
+    Ok(())
+}
+
 /// JPEG straight to its luma channel with zune-jpeg, the decoder `image` itself uses, skipping
 /// chroma upsampling and colour conversion (~2× quicker than decoding to RGB, then grey).
 /// Lenient with damaged data as `image` is. `None` leaves the image to the generic path, which
 /// reports the error.
-fn jpeg_luma(bytes: &[u8], width: u32, height: u32) -> Option<Picture> {
+fn jpeg_luma(bytes: &[u8]) -> Result<Option<Picture>, LoadError> {
     let options = DecoderOptions::default()
         .jpeg_set_out_colorspace(ColorSpace::Luma)
-        .set_strict_mode(false)
-        .set_max_width(width as usize)
-        .set_max_height(height as usize);
+        .set_strict_mode(false);
     let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    let luma = decoder.decode().ok()?;
-    let (w, h) = decoder.dimensions()?;
-    Some(Picture {
-        pixels: Pixels::Grey(GrayImage::from_raw(w as u32, h as u32, luma)?),
-        orientation: exif_orientation(decoder.exif().map(Vec::as_slice)),
-    })
+    let Some((w, h)) = decoder.decode_headers().ok().and(decoder.dimensions()) else {
+        return Ok(None);
+    };
+    check_size(w as u32, h as u32)?;
+    let Ok(luma) = decoder.decode() else {
+        return Ok(None);
+    };
+    Ok(
+        GrayImage::from_raw(w as u32, h as u32, luma).map(|grey| Picture {
+            pixels: Pixels::Grey(grey),
+            orientation: exif_orientation(decoder.exif().map(Vec::as_slice)),
+        }),
+    )
 }
 
 /// PNG straight to what the decoders read, with the `png` crate, ~4× quicker in the component
@@ -189,10 +205,18 @@ fn jpeg_luma(bytes: &[u8], width: u32, height: u32) -> Option<Picture> {
 /// become the binary matrix word by word; other packed samples and palette indices go through
 /// lookup tables instead of being expanded to RGB first. `None` leaves the image to the
 /// generic path.
-fn png_picture(bytes: &[u8]) -> Option<Picture> {
+fn png_picture(bytes: &[u8]) -> Result<Option<Picture>, LoadError> {
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info().ok()?;
+    let Ok(reader) = decoder.read_info() else {
+        return Ok(None);
+    };
+    check_size(reader.info().width, reader.info().height)?;
+    Ok(png_pixels(reader))
+}
+
+/// The pixels of a PNG whose header has been read (see [`png_picture`]).
+fn png_pixels(mut reader: png::Reader<Cursor<&[u8]>>) -> Option<Picture> {
     let mut buf = vec![0; reader.output_buffer_size()?];
     let info = reader.next_frame(&mut buf).ok()?;
     let orientation = exif_orientation(reader.info().exif_metadata.as_deref());
@@ -436,7 +460,7 @@ mod tests {
                     let bytes = encode(color, depth, width, dark_last);
                     let generic = image::load_from_memory(&bytes).unwrap().into_luma8();
                     let case = format!("{color:?} {depth:?} width {width} dark_last {dark_last}");
-                    match png_picture(&bytes).unwrap().pixels {
+                    match png_picture(&bytes).unwrap().unwrap().pixels {
                         Pixels::Grey(fast) => {
                             assert_eq!(fast.dimensions(), generic.dimensions(), "{case}");
                             for (a, b) in fast.as_raw().iter().zip(generic.as_raw()) {
@@ -477,5 +501,37 @@ mod tests {
                 "{case}: padding set in row {y}"
             );
         }
+    }
+
+    #[test]
+    fn fast_paths_refuse_bombs_from_the_header() {
+        // A real 8000 × 8000 1-bit PNG (8 MB of zeros, tiny compressed): 64 MP > the limit.
+        let mut png = Vec::new();
+        let mut encoder = png::Encoder::new(&mut png, 8000, 8000);
+        encoder.set_depth(png::BitDepth::One);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&vec![0; 1000 * 8000]).unwrap();
+        writer.finish().unwrap();
+        assert!(matches!(
+            load(&png),
+            Err(LoadError::TooLarge {
+                width: 8000,
+                height: 8000
+            })
+        ));
+        // A small JPEG whose frame header is patched to claim 9000 × 9000.
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
+            .encode_image(&GrayImage::new(16, 16))
+            .unwrap();
+        let sof = jpeg.windows(2).position(|m| m == [0xff, 0xc0]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x23, 0x28, 0x23, 0x28]);
+        assert!(matches!(
+            load(&jpeg),
+            Err(LoadError::TooLarge {
+                width: 9000,
+                height: 9000
+            })
+        ));
     }
 }
