@@ -8,12 +8,15 @@
 //! input (a panic would trap the instance, which the host reports as a 500).
 
 pub mod batch;
+mod bits;
 pub mod decode;
 pub mod encode;
 #[cfg(target_arch = "wasm32")]
 mod http;
 pub mod load;
 pub mod options;
+mod penalty;
+pub mod symbol;
 
 #[cfg(target_arch = "wasm32")]
 struct Qr;
