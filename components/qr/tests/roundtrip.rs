@@ -258,3 +258,25 @@ fn corners_are_where_a_viewer_shows_them() {
         }
     }
 }
+
+#[test]
+fn rendered_codes_are_read_with_corners_on_the_symbol() {
+    // 1-bit PNGs with wide modules are searched at reduced resolution first; the corners must
+    // still be the symbol's, in the image's pixels. Narrow modules take the full-size path.
+    for scale in [10u32, 7, 4, 1] {
+        let scale_text = scale.to_string();
+        let (png, version) = generate("corners", "Q", &[("scale", &scale_text), ("border", "4")]);
+        let codes = decode(&png);
+        assert_eq!(codes.len(), 1, "scale {scale}");
+        assert_eq!(codes[0].text, "corners");
+        let (lo, hi) = (4 * scale, (4 + 17 + 4 * version as u32) * scale);
+        let expected = [[lo, lo], [hi, lo], [hi, hi], [lo, hi]];
+        for ([x, y], [ex, ey]) in codes[0].corners.into_iter().zip(expected) {
+            let near = |c: f32, e: u32| (c - e as f32).abs() <= 2.0 + scale as f32 / 4.0;
+            assert!(
+                near(x, ex) && near(y, ey),
+                "scale {scale}: corner ({x}, {y}) for ({ex}, {ey})"
+            );
+        }
+    }
+}
