@@ -20,7 +20,10 @@ TOML
 target/release/atelier serve --config /tmp/atelier-bench-qr.toml 2>/dev/null & a=$!
 (cd bench/baselines/qr_service && exec "$root/$venv/bin/gunicorn" -w 4 -b 127.0.0.1:8292 app:app 2>/dev/null) & p=$!
 trap 'kill $a $p 2>/dev/null' EXIT
+trap 'exit 1' INT TERM
 wait_http http://127.0.0.1:8291/readyz; wait_http "http://127.0.0.1:8292/qr?text=x"
+# A server left over on either port would answer in place of the one just started.
+kill -0 $a $p || { echo "a server did not start (ports 8291/8292 in use?)" >&2; exit 1; }
 # The same image for both decoders: the baseline's own ECC-H code of $text.
 curl -fs "http://127.0.0.1:8292/qr?text=$text" -o /tmp/bench-qr.png
 cat > /tmp/bench-qr-post.lua <<'LUA'
@@ -38,19 +41,16 @@ for i in $(seq 1 "$ROUNDS"); do
   echo "$i | $ag $a5 $a9 | $pg $p5 $p9 | $(python3 -c "print(f'{$ag/$pg:.1f}x')") | $ad $d5 $d9 | $pd $q5 $q9 | $(python3 -c "print(f'{$ad/$pd:.1f}x')")"
 done
 cargo run -q --release -p qr --example ops -- "$text" /tmp/bench-qr.png
-# Component per-op time: one connection, sequential requests.
-CONNS=1 DURATION=5s
-read -r g1 _ _ < <(rps "http://127.0.0.1:8291$gen")
-read -r d1 _ _ < <(rps http://127.0.0.1:8291/qr/decode -s /tmp/bench-qr-post.lua)
-echo "component sequential: generate $(python3 -c "print(f'{1e6/$g1:.0f}')") us/req, decode $(python3 -c "print(f'{1e6/$d1:.0f}')") us/req (HTTP and instantiation included)"
-# The QR code's own time inside the component (its Server-Timing header), median of 50 requests.
-median_timing() {
-  for _ in $(seq 50); do curl -s -D - -o /dev/null "$@" | tr -d '\r' | sed -n 's/^server-timing: //Ip'; done |
-    python3 -c "import sys,statistics
-rows=[dict((k,float(v)) for k,v in (m.split(';dur=') for m in l.strip().split(', '))) for l in sys.stdin if l.strip()]
-print(' '.join(f'{k}={statistics.median(r[k] for r in rows)*1000:.0f}us' for k in rows[0]))"
+# Per operation in the component, one connection (warm, like the native loop above): time per
+# request (HTTP and instantiation included) and the median Server-Timing of the QR code's own
+# stages over every response (bench/server-timing.lua).
+one() {
+  wrk -t1 -c1 -d"$DURATION" -s bench/server-timing.lua "$@" | awk '
+    /Requests\/sec/ {r=$2}
+    /^server-timing medians:/ {sub(/^server-timing medians: /, ""); m=$0}
+    END {printf "%.0f us/req, %s\n", 1e6/r, m}'
 }
-echo "in-component (Server-Timing, median): generate $(median_timing "http://127.0.0.1:8291$gen"), decode $(median_timing --data-binary @/tmp/bench-qr.png http://127.0.0.1:8291/qr/decode)"
+echo "component, one connection: generate $(one "http://127.0.0.1:8291$gen"); decode $(BODY_FILE=/tmp/bench-qr.png one http://127.0.0.1:8291/qr/decode)"
 # A 12 MP photo (an upscaled portrait) with the bench code pasted into it, and the same photo
 # without one: median wall time of 5 sequential requests to each service, and what each found.
 $venv/bin/python - <<'PY'
