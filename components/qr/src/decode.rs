@@ -51,8 +51,10 @@ pub fn decode(picture: &Picture) -> Vec<Code> {
 
 /// Fewest pixels per module a reduced copy of a bi-level image keeps.
 const MIN_MODULE_PX: usize = 3;
-/// Rows sampled to measure a bi-level image's narrowest run.
-const SAMPLED_ROWS: u32 = 32;
+/// Most rows read to measure a bi-level image's narrowest run: every 4th row up to 4096 rows
+/// tall, evenly spread beyond. Any code at least 21 px tall (1 px modules) is crossed by a
+/// sampled row up to 21,504 rows, so a small code beside a big one keeps the full-size search.
+const SAMPLED_ROWS: u32 = 1024;
 
 /// A bi-level image whose narrowest run of pixels is wide (a rendered code: 10 px modules) is
 /// first searched in a copy that keeps one pixel in `step` each way, at least
@@ -76,13 +78,14 @@ fn codes_in_bilevel(bits: &BitMatrix) -> Vec<Code> {
     codes_in(bits)
 }
 
-/// The shortest run of one colour inside [`SAMPLED_ROWS`] rows spread over the image (runs
-/// touching the left or right edge aside); 0 when the rows hold no such run.
+/// The shortest run of one colour in the sampled rows (runs touching the left or right edge
+/// aside); 0 when they hold no such run.
 fn narrowest_run(bits: &BitMatrix) -> usize {
     let (width, height) = (bits.width() as usize, bits.height());
+    let rows = SAMPLED_ROWS.min(height.div_ceil(4));
     let mut narrowest = usize::MAX;
-    for i in 0..SAMPLED_ROWS.min(height) {
-        let row = bits.getRow(i * height / SAMPLED_ROWS.min(height));
+    for i in 0..rows {
+        let row = bits.getRow(i * height / rows);
         // Runs between colour changes: start at the first change, stop at the last.
         let mut at = row.getNextSet(0).max(row.getNextUnset(0));
         let mut dark = row.get(at.min(width - 1));
@@ -111,9 +114,8 @@ fn every_nth_pixel(bits: &BitMatrix, step: u32) -> Option<BitMatrix> {
     let (width, height) = (bits.width() / step, bits.height() / step);
     let mut reduced = BitMatrix::new(width, height).ok()?;
     for y in 0..height {
-        let row = bits.getRow(y * step + step / 2);
         for x in 0..width {
-            if row.get((x * step + step / 2) as usize) {
+            if bits.get(x * step + step / 2, y * step + step / 2) {
                 reduced.set(x, y);
             }
         }

@@ -280,3 +280,35 @@ fn rendered_codes_are_read_with_corners_on_the_symbol() {
         }
     }
 }
+
+#[test]
+fn a_small_code_beside_a_big_one_is_found_too() {
+    // A 1-bit image with a 10 px-module code and a 1 px-module code whose 21 rows fall between
+    // rows 300 and 325: the big code alone would allow the reduced search, which cannot see
+    // the small one, so the small one's rows must be among those sampled.
+    let (w, h) = (1000u32, 800u32);
+    let mut canvas = image::GrayImage::from_pixel(w, h, image::Luma([255]));
+    for (text, scale, at) in [("big one", "10", (20, 20)), ("small one", "1", (700, 297))] {
+        let (png, _) = generate(text, "M", &[("scale", scale), ("border", "4")]);
+        let code = image::load_from_memory(&png).unwrap().to_luma8();
+        image::imageops::overlay(&mut canvas, &code, at.0, at.1);
+    }
+    let mut packed = vec![0u8; (w as usize).div_ceil(8) * h as usize];
+    for (x, y, px) in canvas.enumerate_pixels() {
+        if px.0[0] > 127 {
+            packed[y as usize * (w as usize).div_ceil(8) + x as usize / 8] |= 0x80 >> (x % 8);
+        }
+    }
+    let mut one_bit = Vec::new();
+    let mut encoder = png::Encoder::new(&mut one_bit, w, h);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::One);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&packed)
+        .unwrap();
+    let mut texts: Vec<String> = decode(&one_bit).into_iter().map(|c| c.text).collect();
+    texts.sort();
+    assert_eq!(texts, ["big one", "small one"]);
+}
