@@ -85,7 +85,8 @@ fn narrowest_run(bits: &BitMatrix) -> usize {
     let rows = SAMPLED_ROWS.min(height.div_ceil(4));
     let mut narrowest = usize::MAX;
     for i in 0..rows {
-        let row = bits.getRow(i * height / rows);
+        // In u64: a 40 MP image can be millions of rows tall.
+        let row = bits.getRow((u64::from(i) * u64::from(height) / u64::from(rows)) as u32);
         // Runs between colour changes: start at the first change, stop at the last.
         let mut at = row.getNextSet(0).max(row.getNextUnset(0));
         let mut dark = row.get(at.min(width - 1));
@@ -243,4 +244,27 @@ fn codes_in(binary: &BitMatrix) -> Vec<Code> {
         });
     }
     codes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrowest_run_is_measured_inside_rows_and_in_very_tall_images() {
+        let mut bits = BitMatrix::new(40, 8).unwrap();
+        // Row 0: light 5, dark 7, light 3, dark 25: the interior runs are 7 and 3.
+        for x in (5..12).chain(15..40) {
+            bits.set(x, 0);
+        }
+        assert_eq!(narrowest_run(&bits), 3);
+        assert_eq!(narrowest_run(&BitMatrix::new(40, 8).unwrap()), 0);
+        // Within the pixel limit, 4 px wide and 10 million rows: the samples reach the bottom
+        // half, where the only runs are.
+        let mut tall = BitMatrix::new(4, 10_000_000).unwrap();
+        for y in (5_000_000..10_000_000).step_by(7) {
+            tall.set(1, y);
+        }
+        assert_eq!(narrowest_run(&tall), 1);
+    }
 }
