@@ -63,6 +63,6 @@ PY
 wall() { for _ in 1 2 3 4 5; do curl -s -o /dev/null -w '%{time_total}\n' --data-binary @"$2" "$1"; done | sort -n | sed -n 3p; }
 found() { curl -s --data-binary @"$2" "$1" | python3 -c "import sys,json; print(len(json.load(sys.stdin)['codes']))"; }
 for f in photo photo-none; do
-  a=http://127.0.0.1:8291/qr/decode p=http://127.0.0.1:8292/qr/decode img=/tmp/bench-qr-$f.jpg
-  echo "12 MP $f: atelier $(wall $a $img) s (codes: $(found $a $img)) | python $(wall $p $img) s (codes: $(found $p $img))"
+  ours=http://127.0.0.1:8291/qr/decode theirs=http://127.0.0.1:8292/qr/decode img=/tmp/bench-qr-$f.jpg
+  echo "12 MP $f: atelier $(wall $ours $img) s (codes: $(found $ours $img)) | python $(wall $theirs $img) s (codes: $(found $theirs $img))"
 done
