@@ -18,6 +18,7 @@ component = "$root/$wasm"
 routes = [{ path = "/" }]
 limits = { max_concurrency = 256 }
 TOML
+ports_free 8191 8192 8193
 target/release/atelier serve --config /tmp/atelier-bench-hello.toml 2>/dev/null & a=$!
 "$WT" serve -S cli --addr 127.0.0.1:8192 "$wasm" 2>/dev/null & w=$!
 target/release/examples/native_hello 127.0.0.1:8193 & n=$!

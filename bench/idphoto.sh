@@ -26,6 +26,7 @@ models = "$root/models/models.toml"
 device = "${DEVICE:-auto}"
 max_batch = ${MAX_BATCH:-16}
 TOML
+ports_free 8491
 target/release/atelier serve --config /tmp/atelier-bench-idphoto.toml 2>/tmp/atelier-bench-idphoto.log & a=$!
 trap 'kill $a 2>/dev/null' EXIT
 wait_http http://127.0.0.1:8491/readyz

@@ -7,6 +7,17 @@ CONNS=${CONNS:-32}
 ROUNDS=${ROUNDS:-3}
 command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install -y wrk)" >&2; exit 1; }
 
+# ports_free PORT... → fails when anything listens on one of them: a server left by an earlier
+# run would answer in place of the one a script starts, and its figures would be measured.
+ports_free() {
+  local port
+  for port in "$@"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "port $port is in use (a server left by an earlier run?); stop it first" >&2
+      return 1
+    fi
+  done
+}
 wait_http() { for _ in $(seq 1 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
 # rps URL [wrk args...] → requests/s, p50 ms, p99 ms
 rps() {

@@ -17,13 +17,13 @@ component = "$root/target/wasm32-wasip2/release/qr.wasm"
 routes = [{ path = "/qr" }]
 limits = { memory_mb = 256, max_concurrency = 256 }
 TOML
+ports_free 8291 8292
 target/release/atelier serve --config /tmp/atelier-bench-qr.toml 2>/dev/null & a=$!
 (cd bench/baselines/qr_service && exec "$root/$venv/bin/gunicorn" -w 4 -b 127.0.0.1:8292 app:app 2>/dev/null) & p=$!
 trap 'kill $a $p 2>/dev/null' EXIT
 trap 'exit 1' INT TERM
 wait_http http://127.0.0.1:8291/readyz; wait_http "http://127.0.0.1:8292/qr?text=x"
-# A server left over on either port would answer in place of the one just started.
-kill -0 $a $p || { echo "a server did not start (ports 8291/8292 in use?)" >&2; exit 1; }
+kill -0 $a $p || { echo "a server did not start" >&2; exit 1; }
 # The same image for both decoders: the baseline's own ECC-H code of $text.
 curl -fs "http://127.0.0.1:8292/qr?text=$text" -o /tmp/bench-qr.png
 cat > /tmp/bench-qr-post.lua <<'LUA'

@@ -25,6 +25,7 @@ limits = { memory_mb = 1024, cpu_ms = 60000, timeout_ms = 120000, max_body_kb = 
 models = "$root/models/models.toml"
 device = "cpu"
 TOML
+ports_free 8591
 target/release/atelier serve --config /tmp/atelier-bench-region.toml 2>/dev/null & a=$!
 trap 'kill $a 2>/dev/null' EXIT
 wait_http http://127.0.0.1:8591/readyz

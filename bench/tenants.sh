@@ -20,6 +20,7 @@ id = "quiet"
 hosts = ["quiet.test"]
 quotas = { max_concurrency = 64 }
 TOML
+ports_free 8591
 ATELIER_ADMIN_TOKEN=bench target/release/atelier serve --config /tmp/atelier-bench-tenants.toml 2>/dev/null & a=$!
 wait_http http://127.0.0.1:8591/readyz
 export ATELIER_TOKEN=bench ATELIER_URL=http://127.0.0.1:8591

@@ -18,6 +18,7 @@ models = "$root/models/models.toml"
 device = "${DEVICE:-auto}"
 max_batch = ${MAX_BATCH:-16}
 TOML
+ports_free 8391
 target/release/atelier serve --config /tmp/atelier-bench-vision.toml 2>/tmp/atelier-bench-vision.log & a=$!
 trap 'kill $a 2>/dev/null' EXIT
 wait_http http://127.0.0.1:8391/readyz
