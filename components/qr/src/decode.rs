@@ -17,7 +17,8 @@ use rxing::qrcode::cpp_port::decoder::Decode;
 use rxing::qrcode::cpp_port::detector::{FindFinderPatterns, GenerateFinderPatternSets, SampleQR};
 use rxing::{Binarizer, BinaryBitmap, Luma8LuminanceSource};
 
-use crate::load::{bilevel_grey, Picture, Pixels};
+use crate::bilevel::Bilevel;
+use crate::load::{Picture, Pixels};
 
 /// One decoded code.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +38,7 @@ pub fn decode(picture: &Picture) -> Vec<Code> {
         Pixels::Bilevel(bits) => {
             let found = codes_in_bilevel(bits);
             if found.is_empty() {
-                decode_grey(&bilevel_grey(bits))
+                decode_grey(&bits.to_grey())
             } else {
                 found
             }
@@ -51,19 +52,15 @@ pub fn decode(picture: &Picture) -> Vec<Code> {
 
 /// Fewest pixels per module a reduced copy of a bi-level image keeps.
 const MIN_MODULE_PX: usize = 3;
-/// Most rows read to measure a bi-level image's narrowest run: every 4th row up to 4096 rows
-/// tall, evenly spread beyond. Any code at least 21 px tall (1 px modules) is crossed by a
-/// sampled row up to 21,504 rows, so a small code beside a big one keeps the full-size search.
-const SAMPLED_ROWS: u32 = 1024;
 
 /// A bi-level image whose narrowest run of pixels is wide (a rendered code: 10 px modules) is
 /// first searched in a copy that keeps one pixel in `step` each way, at least
 /// [`MIN_MODULE_PX`] per module: `step²` times fewer pixels to scan. Corners come back in full
 /// size, within `step / 2` px. Found nothing there: the full image.
-fn codes_in_bilevel(bits: &BitMatrix) -> Vec<Code> {
-    let step = narrowest_run(bits) / MIN_MODULE_PX;
+fn codes_in_bilevel(bits: &Bilevel) -> Vec<Code> {
+    let step = bits.narrowest_run() / MIN_MODULE_PX;
     if step >= 2 {
-        if let Some(reduced) = every_nth_pixel(bits, step as u32) {
+        if let Some(reduced) = bits.every_nth_pixel(step as u32) {
             let mut found = codes_in(&reduced);
             if !found.is_empty() {
                 for code in &mut found {
@@ -75,53 +72,9 @@ fn codes_in_bilevel(bits: &BitMatrix) -> Vec<Code> {
             }
         }
     }
-    codes_in(bits)
-}
-
-/// The shortest run of one colour in the sampled rows (runs touching the left or right edge
-/// aside); 0 when they hold no such run.
-fn narrowest_run(bits: &BitMatrix) -> usize {
-    let (width, height) = (bits.width() as usize, bits.height());
-    let rows = SAMPLED_ROWS.min(height.div_ceil(4));
-    let mut narrowest = usize::MAX;
-    for i in 0..rows {
-        // In u64: a 40 MP image can be millions of rows tall.
-        let row = bits.getRow((u64::from(i) * u64::from(height) / u64::from(rows)) as u32);
-        // Runs between colour changes: start at the first change, stop at the last.
-        let mut at = row.getNextSet(0).max(row.getNextUnset(0));
-        let mut dark = row.get(at.min(width - 1));
-        while at < width {
-            let end = if dark {
-                row.getNextUnset(at)
-            } else {
-                row.getNextSet(at)
-            };
-            if end < width {
-                narrowest = narrowest.min(end - at);
-            }
-            at = end;
-            dark = !dark;
-        }
-    }
-    if narrowest == usize::MAX {
-        0
-    } else {
-        narrowest
-    }
-}
-
-/// The pixels at the centres of `step`×`step` blocks.
-fn every_nth_pixel(bits: &BitMatrix, step: u32) -> Option<BitMatrix> {
-    let (width, height) = (bits.width() / step, bits.height() / step);
-    let mut reduced = BitMatrix::new(width, height).ok()?;
-    for y in 0..height {
-        for x in 0..width {
-            if bits.get(x * step + step / 2, y * step + step / 2) {
-                reduced.set(x, y);
-            }
-        }
-    }
-    Some(reduced)
+    bits.to_matrix()
+        .map(|matrix| codes_in(&matrix))
+        .unwrap_or_default()
 }
 
 /// Long side (pixels) above which an image is large: only the quickest stage runs on it at full
@@ -244,27 +197,4 @@ fn codes_in(binary: &BitMatrix) -> Vec<Code> {
         });
     }
     codes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn narrowest_run_is_measured_inside_rows_and_in_very_tall_images() {
-        let mut bits = BitMatrix::new(40, 8).unwrap();
-        // Row 0: light 5, dark 7, light 3, dark 25: the interior runs are 7 and 3.
-        for x in (5..12).chain(15..40) {
-            bits.set(x, 0);
-        }
-        assert_eq!(narrowest_run(&bits), 3);
-        assert_eq!(narrowest_run(&BitMatrix::new(40, 8).unwrap()), 0);
-        // Within the pixel limit, 4 px wide and 10 million rows: the samples reach the bottom
-        // half, where the only runs are.
-        let mut tall = BitMatrix::new(4, 10_000_000).unwrap();
-        for y in (5_000_000..10_000_000).step_by(7) {
-            tall.set(1, y);
-        }
-        assert_eq!(narrowest_run(&tall), 1);
-    }
 }

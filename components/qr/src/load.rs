@@ -3,7 +3,7 @@
 //! Invariants: an image over [`MAX_PIXELS`] is refused from its header alone (decompression
 //! bombs never get decoded); the file's EXIF orientation is kept beside the stored pixels, never
 //! applied to them. Fast paths: a 1-bit PNG (what QR generators write) is already black and
-//! white and becomes rxing's binary matrix word by word; other PNGs are unpacked to grey through
+//! white and is kept as its packed rows ([`Bilevel`]); other PNGs are unpacked to grey through
 //! lookup tables; a JPEG decodes straight to its luma channel. Everything else, and anything a
 //! fast path refuses, goes through `image`'s decoders.
 
@@ -11,11 +11,12 @@ use std::io::Cursor;
 
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader};
-use rxing::common::{BitArray, BitMatrix, BIT_FIELD_BASE_BITS};
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
+
+use crate::bilevel::Bilevel;
 
 /// Largest image decoded, in pixels (width × height).
 pub const MAX_PIXELS: u64 = 40_000_000;
@@ -44,15 +45,15 @@ pub enum Pixels {
     /// Grey levels, to be binarised.
     Grey(GrayImage),
     /// An image that is black and white in the file itself (a 1-bit PNG, as QR generators
-    /// write): its pixels, already binary (set = dark), so no binariser runs.
-    Bilevel(BitMatrix),
+    /// write): its packed rows, so no binariser runs.
+    Bilevel(Bilevel),
 }
 
 impl Pixels {
     fn dimensions(&self) -> (u32, u32) {
         match self {
             Pixels::Grey(grey) => grey.dimensions(),
-            Pixels::Bilevel(bits) => (bits.width(), bits.height()),
+            Pixels::Bilevel(bits) => bits.dimensions(),
         }
     }
 }
@@ -82,7 +83,7 @@ impl Picture {
     pub fn into_grey(self) -> GrayImage {
         match self.pixels {
             Pixels::Grey(grey) => grey,
-            Pixels::Bilevel(bits) => bilevel_grey(&bits),
+            Pixels::Bilevel(bits) => bits.to_grey(),
         }
     }
 
@@ -107,13 +108,6 @@ impl Picture {
 fn exif_orientation(exif: Option<&[u8]>) -> Orientation {
     exif.and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms)
-}
-
-/// A binary matrix as grey levels: dark 0, light 255.
-pub(crate) fn bilevel_grey(bits: &BitMatrix) -> GrayImage {
-    GrayImage::from_fn(bits.width(), bits.height(), |x, y| {
-        image::Luma([if bits.get(x, y) { 0 } else { 255 }])
-    })
 }
 
 /// Reads an image of any supported format.
@@ -202,7 +196,7 @@ fn jpeg_luma(bytes: &[u8]) -> Result<Option<Picture>, LoadError> {
 
 /// PNG straight to what the decoders read, with the `png` crate, ~4× quicker in the component
 /// than the generic path for the 1-bit grey and palette images QR generators write: 1-bit rows
-/// become the binary matrix word by word; other packed samples and palette indices go through
+/// are kept packed; other packed samples and palette indices go through
 /// lookup tables instead of being expanded to RGB first. `None` leaves the image to the
 /// generic path.
 fn png_picture(bytes: &[u8]) -> Result<Option<Picture>, LoadError> {
@@ -225,7 +219,6 @@ fn png_pixels(mut reader: png::Reader<Cursor<&[u8]>>) -> Option<Picture> {
         orientation,
     };
     let (width, height) = (info.width as usize, info.height as usize);
-    let rows = buf.chunks_exact(info.line_size).take(height);
     let levels = match info.color_type {
         png::ColorType::Grayscale | png::ColorType::Indexed => Some(grey_levels(
             &reader.info().palette,
@@ -235,9 +228,11 @@ fn png_pixels(mut reader: png::Reader<Cursor<&[u8]>>) -> Option<Picture> {
         _ => None,
     };
     if let (Some(levels), png::BitDepth::One) = (levels, info.bit_depth) {
-        return bilevel_matrix(rows, info.width, info.height, &levels)
+        let dark_is_one = levels[1] < levels[0];
+        return Bilevel::from_packed(buf, info.width, info.height, info.line_size, dark_is_one)
             .map(|bits| picture(Pixels::Bilevel(bits)));
     }
+    let rows = buf.chunks_exact(info.line_size).take(height);
     let mut grey = vec![0u8; width * height];
     let out_rows = grey.chunks_exact_mut(width.max(1));
     match (info.color_type, levels) {
@@ -268,45 +263,6 @@ fn png_pixels(mut reader: png::Reader<Cursor<&[u8]>>) -> Option<Picture> {
         (_, None) => return None,
     }
     GrayImage::from_raw(info.width, info.height, grey).map(|grey| picture(Pixels::Grey(grey)))
-}
-
-/// Packed 1-bit rows (first pixel in the high bit) as a binary matrix whose set bits are the
-/// darker of the two levels (rxing's rows hold the first pixel in the low bit of each word).
-fn bilevel_matrix<'a>(
-    rows: impl Iterator<Item = &'a [u8]>,
-    width: u32,
-    height: u32,
-    levels: &[u8; 256],
-) -> Option<BitMatrix> {
-    const WORD_BYTES: usize = BIT_FIELD_BASE_BITS / 8;
-    let mut matrix = BitMatrix::new(width, height).ok()?;
-    let dark_is_one = levels[1] < levels[0];
-    let flip = if dark_is_one { 0 } else { 0xff };
-    // Every byte's bits in rxing's order and sense.
-    let word_bits: [usize; 256] =
-        std::array::from_fn(|b| usize::from((b as u8 ^ flip).reverse_bits()));
-    let words = matrix.getRowSize();
-    let row_bytes = (width as usize).div_ceil(8);
-    // Bits past the last pixel stay clear.
-    let tail = match width as usize % BIT_FIELD_BASE_BITS {
-        0 => usize::MAX,
-        used => (1usize << used) - 1,
-    };
-    let mut packed = BitArray::with_size(width as usize);
-    for (y, row) in rows.enumerate() {
-        for (index, bytes) in row[..row_bytes].chunks(WORD_BYTES).enumerate() {
-            let mut word = 0;
-            for (i, &byte) in bytes.iter().enumerate() {
-                word |= word_bits[usize::from(byte)] << (8 * i);
-            }
-            if index + 1 == words {
-                word &= tail;
-            }
-            packed.setBulk(index * BIT_FIELD_BASE_BITS, word);
-        }
-        matrix.setRow(y as u32, &packed);
-    }
-    Some(matrix)
 }
 
 /// sRGB (Rec. 709) luma, as the generic path's `into_luma8` computes it (to within a level).
@@ -477,29 +433,16 @@ mod tests {
         }
     }
 
-    /// `bits` is set exactly where `generic` has the darker of its two levels, and clear past
-    /// the last pixel of each row.
-    fn assert_bilevel(bits: &BitMatrix, generic: &GrayImage, case: &str) {
-        assert_eq!(
-            (bits.width(), bits.height()),
-            generic.dimensions(),
-            "{case}"
-        );
+    /// `bits` is dark exactly where `generic` has the darker of its two levels.
+    fn assert_bilevel(bits: &Bilevel, generic: &GrayImage, case: &str) {
+        assert_eq!(bits.dimensions(), generic.dimensions(), "{case}");
         let dark = *generic.as_raw().iter().min().unwrap();
         assert!(
             generic.as_raw().iter().any(|&v| v != dark),
             "{case}: one level"
         );
         for (x, y, pixel) in generic.enumerate_pixels() {
-            assert_eq!(bits.get(x, y), pixel[0] == dark, "{case}: ({x}, {y})");
-        }
-        let used = bits.width() as usize % BIT_FIELD_BASE_BITS;
-        for y in 0..bits.height() {
-            let last = *bits.getRow(y).getBitArray().last().unwrap();
-            assert!(
-                used == 0 || last >> used == 0,
-                "{case}: padding set in row {y}"
-            );
+            assert_eq!(bits.is_dark(x, y), pixel[0] == dark, "{case}: ({x}, {y})");
         }
     }
 
