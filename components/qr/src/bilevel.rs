@@ -103,9 +103,10 @@ impl Bilevel {
         let (width, height) = (self.width / step, self.height / step);
         let mut reduced = BitMatrix::new(width, height).ok()?;
         for y in 0..height {
-            let row = y * step + step / 2;
+            let row = self.row(y * step + step / 2);
             for x in 0..width {
-                if self.is_dark(x * step + step / 2, row) {
+                let at = (x * step + step / 2) as usize;
+                if row[at / 8] & (0x80 >> (at % 8)) != 0 {
                     reduced.set(x, y);
                 }
             }

@@ -115,11 +115,17 @@ fn filtered_scanlines(code: &Symbol, scale: u32, offset: u32, pixels: u32) -> Ve
     for y in 0..code.size {
         let line = &mut data[(offset + y * scale) * stride..][..stride];
         line[0] = NONE;
-        for x in (0..code.size).filter(|&x| code.is_dark(x, y)) {
-            let start = offset + x * scale;
-            for px in start..start + scale {
-                line[1 + px / 8] |= 0x80 >> (px % 8);
+        let mut x = 0;
+        while x < code.size {
+            if !code.is_dark(x, y) {
+                x += 1;
+                continue;
             }
+            let run = x;
+            while x < code.size && code.is_dark(x, y) {
+                x += 1;
+            }
+            set_pixels(&mut line[1..], offset + run * scale, offset + x * scale);
         }
     }
     // Back to light below the code.
@@ -128,6 +134,21 @@ fn filtered_scanlines(code: &Symbol, scale: u32, offset: u32, pixels: u32) -> Ve
         data[below * stride] = NONE;
     }
     data
+}
+
+/// Sets the bits of pixels `start..end` of a packed row (first pixel in the high bit), whole
+/// bytes at once.
+fn set_pixels(row: &mut [u8], start: usize, end: usize) {
+    let (first, last) = (start / 8, (end - 1) / 8);
+    let head = 0xffu8 >> (start % 8);
+    let tail = 0xffu8 << (7 - (end - 1) % 8);
+    if first == last {
+        row[first] |= head & tail;
+    } else {
+        row[first] |= head;
+        row[first + 1..last].fill(0xff);
+        row[last] |= tail;
+    }
 }
 
 fn hex(c: Rgba) -> String {
@@ -184,6 +205,27 @@ fn svg_bytes(grid: &Symbol, scale: u32, offset: u32, pixels: u32, fg: Rgba, bg: 
 mod tests {
     use super::*;
     use crate::options::RawOptions;
+
+    #[test]
+    fn set_pixels_sets_exactly_the_range_and_keeps_other_bits() {
+        for start in 0..24 {
+            for end in start + 1..=24 {
+                for before in [[0u8; 3], [0b1000_0001, 0, 0b0000_0001]] {
+                    let mut row = before;
+                    set_pixels(&mut row, start, end);
+                    for px in 0..24 {
+                        let was = before[px / 8] & (0x80 >> (px % 8)) != 0;
+                        let set = row[px / 8] & (0x80 >> (px % 8)) != 0;
+                        assert_eq!(
+                            set,
+                            was || (start..end).contains(&px),
+                            "{start}..{end} px {px}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     /// Every pixel of the PNG, decoded by `image`, is the colour of the module under it.
     #[test]
