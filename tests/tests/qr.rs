@@ -53,6 +53,18 @@ fn generate_then_decode_round_trip() {
     let (ct, body) = multipart("file", &png);
     let decoded = post(&server.url("/qr/decode"), &ct, &body, &[]);
     assert_eq!(decoded.json()["codes"][0]["text"], "Hello, 世界");
+
+    // Every stage asked for: the same code, listed once.
+    let decoded = post(
+        &server.url("/qr/decode?effort=thorough"),
+        "image/png",
+        &png,
+        &[],
+    );
+    assert_eq!(decoded.status, 200, "{}", decoded.text());
+    let codes = decoded.json()["codes"].clone();
+    assert_eq!(codes.as_array().unwrap().len(), 1, "{codes}");
+    assert_eq!(codes[0]["text"], "Hello, 世界");
 }
 
 #[test]
@@ -132,6 +144,17 @@ fn bad_parameters_name_themselves() {
     }
     let r = post(&server.url("/qr"), "application/json", b"{not json", &[]);
     assert_eq!(r.status, 400);
+    let png = get(&server.url("/qr?text=a")).body;
+    for (query, param) in [("effort=max", "effort"), ("bogus=1", "bogus")] {
+        let r = post(
+            &server.url(&format!("/qr/decode?{query}")),
+            "image/png",
+            &png,
+            &[],
+        );
+        assert_eq!(r.status, 400, "{query}: {}", r.text());
+        assert_eq!(r.json()["error"]["param"], param, "{query}");
+    }
 }
 
 #[test]

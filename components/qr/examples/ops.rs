@@ -40,7 +40,10 @@ fn main() {
     let picture = qr::load::load(&image).unwrap();
     let t = Instant::now();
     for _ in 0..n {
-        assert_eq!(qr::decode::decode(&picture).len(), 1);
+        assert_eq!(
+            qr::decode::decode(&picture, qr::decode::Effort::Fast).len(),
+            1
+        );
     }
     let dec_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
     println!(

@@ -71,7 +71,30 @@ fn batch_zip(req: &Request) -> Response {
     }
 }
 
+/// The decode route's one query parameter: `effort=fast|thorough` (default fast).
+fn decode_effort(req: &Request) -> Result<decode::Effort, ParamError> {
+    let mut effort = decode::Effort::Fast;
+    for (key, value) in req.query_pairs() {
+        effort = match (key.as_str(), value.as_str()) {
+            ("effort", "fast") => decode::Effort::Fast,
+            ("effort", "thorough") => decode::Effort::Thorough,
+            ("effort", other) => {
+                return Err(ParamError::new(
+                    "effort",
+                    format!("{other:?} is not one of fast, thorough"),
+                ))
+            }
+            (other, _) => return Err(ParamError::new(other, "unknown parameter")),
+        };
+    }
+    Ok(effort)
+}
+
 fn decode_codes(req: &Request) -> Response {
+    let effort = match decode_effort(req) {
+        Ok(effort) => effort,
+        Err(e) => return Response::bad_param(&e),
+    };
     let image = match atelier_guest::upload(req, "file") {
         Ok(bytes) => bytes,
         Err(message) => return Response::error(400, "bad_upload", message, Some("file")),
@@ -108,7 +131,7 @@ fn decode_codes(req: &Request) -> Response {
         }
     };
     timing.mark("load");
-    let codes: Vec<Value> = decode::decode(&picture)
+    let codes: Vec<Value> = decode::decode(&picture, effort)
         .into_iter()
         .map(|c| json!({ "text": c.text, "corners": c.corners, "version": c.version }))
         .collect();

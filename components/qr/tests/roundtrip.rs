@@ -14,7 +14,7 @@ fn generate(text: &str, ecc: &str, extra: &[(&str, &str)]) -> (Vec<u8>, i16) {
 }
 
 fn decode(png: &[u8]) -> Vec<qr::decode::Code> {
-    qr::decode::decode(&qr::load::load(png).unwrap())
+    qr::decode::decode(&qr::load::load(png).unwrap(), qr::decode::Effort::Fast)
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn independent_encoder_output_decodes() {
                 && colors[((my - border) * w + mx - border) as usize] == qrcode::Color::Dark;
             image::Luma([if dark { 0 } else { 255 }])
         });
-        let codes = qr::decode::decode_grey(&img);
+        let codes = qr::decode::decode_grey(&img, qr::decode::Effort::Fast);
         assert_eq!(codes[0].text, "cross-check 123");
     }
 }
@@ -104,18 +104,20 @@ fn independent_encoder_output_decodes() {
 fn hostile_inputs_do_not_panic() {
     let (png, _) = generate("truncate me", "M", &[]);
     for cut in [0, 8, 33, 100, png.len() / 2, png.len() - 1] {
-        let _ = qr::load::load(&png[..cut]).map(|g| qr::decode::decode(&g));
+        let _ = qr::load::load(&png[..cut])
+            .map(|g| qr::decode::decode(&g, qr::decode::Effort::Thorough));
     }
     // JPEGs (the luma fast path): truncated anywhere, or with their entropy-coded data garbled.
     let jpeg = code_in_photo("truncate me too", 200, (50, 40), (320, 280), 0);
     for cut in [2, 20, 200, jpeg.len() / 3, jpeg.len() / 2, jpeg.len() - 2] {
-        let _ = qr::load::load(&jpeg[..cut]).map(|g| qr::decode::decode(&g));
+        let _ = qr::load::load(&jpeg[..cut])
+            .map(|g| qr::decode::decode(&g, qr::decode::Effort::Thorough));
     }
     let mut garbled = jpeg.clone();
     for (i, byte) in garbled.iter_mut().enumerate().skip(jpeg.len() / 2) {
         *byte = (i as u8).wrapping_mul(31);
     }
-    let _ = qr::load::load(&garbled).map(|g| qr::decode::decode(&g));
+    let _ = qr::load::load(&garbled).map(|g| qr::decode::decode(&g, qr::decode::Effort::Thorough));
     // A PNG header claiming 100000 × 100000 pixels is refused before decoding.
     let mut bomb = png.clone();
     bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
@@ -246,7 +248,7 @@ fn corners_are_where_a_viewer_shows_them() {
             shown_size,
             "orientation {orientation}"
         );
-        let codes = qr::decode::decode(&picture);
+        let codes = qr::decode::decode(&picture, qr::decode::Effort::Fast);
         assert_eq!(codes.len(), 1, "orientation {orientation}");
         assert_eq!(codes[0].text, "turn me");
         for [cx, cy] in codes[0].corners {
