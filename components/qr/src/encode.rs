@@ -115,17 +115,12 @@ fn filtered_scanlines(code: &Symbol, scale: u32, offset: u32, pixels: u32) -> Ve
     for y in 0..code.size {
         let line = &mut data[(offset + y * scale) * stride..][..stride];
         line[0] = NONE;
-        let mut x = 0;
-        while x < code.size {
-            if !code.is_dark(x, y) {
-                x += 1;
-                continue;
-            }
-            let run = x;
-            while x < code.size && code.is_dark(x, y) {
-                x += 1;
-            }
-            set_pixels(&mut line[1..], offset + run * scale, offset + x * scale);
+        for run in code.dark_runs(y) {
+            set_pixels(
+                &mut line[1..],
+                offset + run.start * scale,
+                offset + run.end * scale,
+            );
         }
     }
     // Back to light below the code.
@@ -170,17 +165,8 @@ fn svg_bytes(grid: &Symbol, scale: u32, offset: u32, pixels: u32, fg: Rgba, bg: 
     let view = f64::from(pixels) / f64::from(scale);
     let mut path = String::new();
     for y in 0..grid.size {
-        let mut x = 0;
-        while x < grid.size {
-            if grid.is_dark(x, y) {
-                let start = x;
-                while x < grid.size && grid.is_dark(x, y) {
-                    x += 1;
-                }
-                let _ = write!(path, "M{} {}h{}v1h-{}z", start, y, x - start, x - start);
-            } else {
-                x += 1;
-            }
+        for run in grid.dark_runs(y) {
+            let _ = write!(path, "M{} {}h{}v1h-{}z", run.start, y, run.len(), run.len());
         }
     }
     format!(

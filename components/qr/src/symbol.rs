@@ -28,6 +28,21 @@ impl Symbol {
     pub fn is_dark(&self, x: usize, y: usize) -> bool {
         self.modules[y * self.size + x]
     }
+
+    /// The runs of dark modules in row `y`, left to right.
+    pub fn dark_runs(&self, y: usize) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let row = &self.modules[y * self.size..][..self.size];
+        let mut x = 0;
+        std::iter::from_fn(move || {
+            let start = x + row[x..].iter().position(|&dark| dark)?;
+            x = start
+                + row[start..]
+                    .iter()
+                    .position(|&dark| !dark)
+                    .unwrap_or(row.len() - start);
+            Some(start..x)
+        })
+    }
 }
 
 /// Encodes `text` at level `ecl` in the smallest version that holds it (the level is not raised).
@@ -435,6 +450,24 @@ mod tests {
             alignment_centres(40, size(40)),
             [6, 30, 58, 86, 114, 142, 170]
         );
+    }
+
+    #[test]
+    fn dark_runs_cover_exactly_the_dark_modules_of_a_row() {
+        for text in ["a", "runs of dark modules", &"x".repeat(300)] {
+            let symbol = encode(text, QrCodeEcc::Medium).unwrap();
+            for y in 0..symbol.size {
+                let mut from_runs = vec![false; symbol.size];
+                let mut last_end = None;
+                for run in symbol.dark_runs(y) {
+                    assert!(!run.is_empty() && last_end.is_none_or(|end| run.start > end));
+                    from_runs[run.clone()].fill(true);
+                    last_end = Some(run.end);
+                }
+                let modules: Vec<bool> = (0..symbol.size).map(|x| symbol.is_dark(x, y)).collect();
+                assert_eq!(from_runs, modules, "{text:?} row {y}");
+            }
+        }
     }
 
     #[test]
