@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use atelier_e2e::{component, get, post, Server};
+use atelier_e2e::{call, component, get, post, Server};
 
 fn manifest() -> String {
     format!(
@@ -220,6 +220,15 @@ fn ops_endpoints_and_metrics() {
     let server = Server::start(&manifest());
     assert_eq!(get(&server.url("/healthz")).status, 200);
     assert_eq!(get(&server.url("/readyz")).status, 200);
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let head = call("HEAD", &server.url(path), &[], None);
+        assert_eq!(head.status, 200, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} sent a body");
+        let r = call("POST", &server.url(path), &[], Some(b"x"));
+        assert_eq!(r.status, 405, "POST {path}");
+        assert_eq!(r.header("allow"), Some("GET, HEAD"), "POST {path}");
+        assert_eq!(r.json()["error"]["code"], "method_not_allowed");
+    }
     get(&server.url("/hello"));
     get(&server.url("/chaos/panic"));
     get(&server.url("/chaos/spin"));

@@ -1,7 +1,7 @@
 //! The ID-photo function through the real server, real models and real portraits: sizes, dpi,
 //! backgrounds, size limits, head geometry re-measured on the output, refusals, sheets.
 
-use atelier_e2e::{component, get, post, shared, Reply, Server};
+use atelier_e2e::{call, component, get, post, shared, Reply, Server};
 use image::GenericImageView;
 
 fn manifest() -> String {
@@ -332,7 +332,16 @@ fn bad_input_gets_the_right_status() {
         assert_eq!(r.status, 400, "{q}");
         assert_eq!(r.json()["error"]["param"], param, "{q}");
     }
-    assert_eq!(get(&server.url("/idphoto")).status, 405);
+    let r = get(&server.url("/idphoto"));
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    let r = call("DELETE", &server.url("/idphoto/sizes"), &[], None);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let head = call("HEAD", &server.url("/idphoto/sizes"), &[], None);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("application/json"));
+    assert!(head.body.is_empty());
 }
 
 #[test]

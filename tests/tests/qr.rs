@@ -1,6 +1,6 @@
 //! The QR function through the real server: generate, batch, decode, and every refusal.
 
-use atelier_e2e::{component, get, post, post_declaring_length, shared, Server};
+use atelier_e2e::{call, component, get, post, post_declaring_length, shared, Server};
 
 fn server() -> Server {
     Server::start(&format!(
@@ -144,6 +144,22 @@ fn bad_parameters_name_themselves() {
     }
     let r = post(&server.url("/qr"), "application/json", b"{not json", &[]);
     assert_eq!(r.status, 400);
+    for (method, path, allow) in [
+        ("PUT", "/qr", "GET, HEAD, POST"),
+        ("GET", "/qr/decode", "POST"),
+        ("DELETE", "/qr/batch", "POST"),
+    ] {
+        let r = call(method, &server.url(path), &[], None);
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.text());
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+        assert_eq!(r.json()["error"]["code"], "method_not_allowed");
+    }
+    // HEAD answers GET's headers without the body.
+    let head = call("HEAD", &server.url("/qr?text=hello"), &[], None);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("image/png"));
+    assert_eq!(head.header("x-qr-version"), Some("1"));
+    assert!(head.body.is_empty());
     let png = get(&server.url("/qr?text=a")).body;
     for (query, param) in [("effort=max", "effort"), ("bogus=1", "bogus")] {
         let r = post(

@@ -132,6 +132,23 @@ fn tenants_cannot_reach_each_other() {
     let r = admin(&server, "GET", OPERATOR, "/tenants/a/functions").json();
     assert_eq!(r["functions"][0]["name"], "greet");
     assert_eq!(admin(&server, "GET", "wrong", "/tenants").status, 401);
+    // Who asks is checked first; then a known path with the wrong method is 405 with `Allow`.
+    assert_eq!(admin(&server, "POST", "wrong", "/tenants").status, 401);
+    for (method, path, allow) in [
+        ("POST", "/tenants", "GET"),
+        ("PUT", "/tenants/a/functions", "GET"),
+        ("PATCH", "/tenants/a/functions/greet", "GET, PUT, DELETE"),
+        ("GET", "/tenants/a/functions/greet/rollback", "POST"),
+    ] {
+        let r = admin(&server, method, OPERATOR, path);
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.text());
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+        assert_eq!(r.json()["error"]["code"], "method_not_allowed");
+    }
+    assert_eq!(
+        admin(&server, "GET", OPERATOR, "/tenants/a/nope").status,
+        404
+    );
     // A public function is callable without a key, and still only on its tenant's host.
     let r = deploy(
         &server,

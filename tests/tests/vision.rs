@@ -1,7 +1,7 @@
 //! Vision host functions through the real server and the `segment` debug component:
 //! fidelity against rembg, face counts, grants, and refusals.
 
-use atelier_e2e::{component, get, post, shared, Server};
+use atelier_e2e::{call, component, get, post, shared, Server};
 
 fn manifest(grant: bool) -> String {
     format!(
@@ -177,6 +177,29 @@ fn bad_inputs_get_clear_errors() {
     assert_eq!(r.status, 400, "{}", r.text());
     let r = post(&server.url("/segment"), "image/jpeg", b"not an image", &[]);
     assert_eq!(r.status, 400);
+    // A bad `side` is named before the upload is decoded.
+    let r = post(
+        &server.url("/segment?side=9"),
+        "image/jpeg",
+        b"not an image",
+        &[],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "bad_parameter");
+    assert_eq!(r.json()["error"]["param"], "side");
+    for (method, path, allow) in [
+        ("GET", "/segment", "POST"),
+        ("PUT", "/segment/faces", "POST"),
+        ("POST", "/segment/models", "GET, HEAD"),
+    ] {
+        let r = call(method, &server.url(path), &[], None);
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.text());
+        assert_eq!(r.header("allow"), Some(allow), "{method} {path}");
+    }
+    assert_eq!(
+        post(&server.url("/segment/nope"), "image/jpeg", &jpeg, &[]).status,
+        404
+    );
 }
 
 #[test]

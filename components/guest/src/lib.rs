@@ -176,14 +176,16 @@ impl Response {
         )
     }
 
-    /// 405 for a known path asked with the wrong method.
-    pub fn method_not_allowed(method: &str) -> Self {
+    /// 405 for a known path asked with the wrong method; `allow` lists the methods it serves
+    /// (the `Allow` header RFC 9110 §15.5.6 requires, e.g. `"GET, HEAD"`).
+    pub fn method_not_allowed(method: &str, allow: &str) -> Self {
         Self::error(
             405,
             "method_not_allowed",
-            format!("{method} is not allowed here"),
+            format!("{method} is not allowed here; use {allow}"),
             None,
         )
+        .with_header("allow", allow)
     }
 
     /// 404 for a path under the function's route that it does not serve.

@@ -109,10 +109,12 @@ pub fn route(req: Request) -> Response {
         .rsplit_once("/idphoto")
         .map(|(_, rest)| rest.to_string())
         .unwrap_or_default();
+    // HEAD is answered as GET; the server sends the headers without the body.
     match (req.method.as_str(), sub.as_str()) {
-        ("GET", "/sizes") => sizes(),
+        ("GET" | "HEAD", "/sizes") => sizes(),
         ("POST", "") => make(&req),
-        (_, "" | "/sizes") => Response::method_not_allowed(&req.method),
+        (_, "/sizes") => Response::method_not_allowed(&req.method, "GET, HEAD"),
+        (_, "") => Response::method_not_allowed(&req.method, "POST"),
         _ => Response::not_found(&req.path),
     }
 }

@@ -18,12 +18,14 @@ pub fn route(req: Request) -> Response {
         .rsplit_once("/qr")
         .map(|(_, rest)| rest.to_string())
         .unwrap_or_default();
+    // HEAD is answered as GET; the server sends the headers without the body.
     match (req.method.as_str(), sub.as_str()) {
-        ("GET", "") => generate(RawOptions::from_pairs(&req.query_pairs())),
+        ("GET" | "HEAD", "") => generate(RawOptions::from_pairs(&req.query_pairs())),
         ("POST", "") => generate(json_body(&req).and_then(|v| RawOptions::from_json(&v))),
         ("POST", "/batch") => batch_zip(&req),
         ("POST", "/decode") => decode_codes(&req),
-        (_, "" | "/batch" | "/decode") => Response::method_not_allowed(&req.method),
+        (_, "") => Response::method_not_allowed(&req.method, "GET, HEAD, POST"),
+        (_, "/batch" | "/decode") => Response::method_not_allowed(&req.method, "POST"),
         _ => Response::not_found(&req.path),
     }
 }

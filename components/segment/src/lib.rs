@@ -8,7 +8,7 @@
 //! Answers to images carry `Server-Timing`: `decode`, then `segment` and `encode`, or `faces`.
 #![cfg(target_arch = "wasm32")]
 
-use atelier_guest::{serve, Request, Response, ServerTiming};
+use atelier_guest::{serve, ParamError, Request, Response, ServerTiming};
 use atelier_vision_guest::{decode_upload, faces, segmentation, to_image, vision_response};
 use serde_json::json;
 
@@ -21,13 +21,40 @@ fn handle(req: Request) -> Response {
         .rsplit_once("/segment")
         .map(|(_, r)| r.to_string())
         .unwrap_or_default();
-    if req.method == "GET" && sub == "/models" {
-        return Response::json(200, &json!({ "models": segmentation::models() }));
+    // HEAD is answered as GET; the server sends the headers without the body.
+    match (req.method.as_str(), sub.as_str()) {
+        ("GET" | "HEAD", "/models") => {
+            Response::json(200, &json!({ "models": segmentation::models() }))
+        }
+        ("POST", "" | "/faces") => analyse(&req, &sub),
+        (_, "/models") => Response::method_not_allowed(&req.method, "GET, HEAD"),
+        (_, "" | "/faces") => Response::method_not_allowed(&req.method, "POST"),
+        _ => Response::not_found(&req.path),
     }
-    if req.method != "POST" {
-        return Response::error(405, "method_not_allowed", "POST an image", None);
-    }
-    let upload = match atelier_guest::upload(&req, "file") {
+}
+
+/// `POST /segment` (the matte) or `POST /segment/faces`: parameters are checked before the
+/// upload is decoded.
+fn analyse(req: &Request, sub: &str) -> Response {
+    let query = req.query_pairs();
+    let field = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let model = field("model");
+    let side = match field("side").map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(side @ 32..=4096)) => Some(side),
+        Some(_) => {
+            return Response::bad_param(&ParamError::new(
+                "side",
+                "must be a whole number of pixels, 32 to 4096",
+            ))
+        }
+    };
+    let upload = match atelier_guest::upload(req, "file") {
         Ok(b) if !b.is_empty() => b,
         Ok(_) => return Response::error(400, "empty_body", "send an image", Some("file")),
         Err(m) => return Response::error(400, "bad_upload", m, Some("file")),
@@ -39,68 +66,51 @@ fn handle(req: Request) -> Response {
     };
     timing.mark("decode");
     let image = to_image(&rgb);
-    match sub.as_str() {
-        "" => {
-            let query = req.query_pairs();
-            let field = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-            let model = field("model").map(String::as_str);
-            let matte = match field("side").map(|v| v.parse::<u32>()) {
-                None => segmentation::segment(&image, model),
-                Some(Ok(side @ 32..=4096)) => segmentation::segment_at(&image, model, side),
-                Some(_) => {
-                    return Response::error(
-                        400,
-                        "bad_param",
-                        "side must be a whole number of pixels, 32 to 4096",
-                        Some("side"),
-                    )
-                }
-            };
-            timing.mark("segment");
-            match matte {
-                Ok(matte) => {
-                    let mut png = Vec::new();
-                    let encoder = image::codecs::png::PngEncoder::new(&mut png);
-                    match image::ImageEncoder::write_image(
-                        encoder,
-                        &matte,
-                        rgb.width(),
-                        rgb.height(),
-                        image::ExtendedColorType::L8,
-                    ) {
-                        Ok(()) => {
-                            timing.mark("encode");
-                            Response::bytes("image/png", png)
-                                .with_header("server-timing", timing.header())
-                        }
-                        Err(e) => Response::error(500, "encode_failed", e.to_string(), None),
-                    }
-                }
-                Err(e) => vision_response(&e),
-            }
-        }
-        "/faces" => match faces::detect(&image) {
+    if sub == "/faces" {
+        return match faces::detect(&image) {
             Ok(found) => {
                 timing.mark("faces");
                 Response::json(
                     200,
-                    &json!({ "faces": found.iter().map(|f| json!({
-                    "box": [f.x, f.y, f.width, f.height],
-                    "landmarks": f.landmarks.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
-                    "score": f.score,
-                })).collect::<Vec<_>>() }),
+                    &json!({ "faces": found.iter().map(face_json).collect::<Vec<_>>() }),
                 )
                 .with_header("server-timing", timing.header())
             }
             Err(e) => vision_response(&e),
-        },
-        _ => Response::error(
-            404,
-            "not_found",
-            format!("no endpoint at {}", req.path),
-            None,
-        ),
+        };
     }
+    let matte = match side {
+        None => segmentation::segment(&image, model),
+        Some(side) => segmentation::segment_at(&image, model, side),
+    };
+    timing.mark("segment");
+    let matte = match matte {
+        Ok(matte) => matte,
+        Err(e) => return vision_response(&e),
+    };
+    let mut png = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new(&mut png);
+    match image::ImageEncoder::write_image(
+        encoder,
+        &matte,
+        rgb.width(),
+        rgb.height(),
+        image::ExtendedColorType::L8,
+    ) {
+        Ok(()) => {
+            timing.mark("encode");
+            Response::bytes("image/png", png).with_header("server-timing", timing.header())
+        }
+        Err(e) => Response::error(500, "encode_failed", e.to_string(), None),
+    }
+}
+
+fn face_json(f: &faces::Face) -> serde_json::Value {
+    json!({
+        "box": [f.x, f.y, f.width, f.height],
+        "landmarks": f.landmarks.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
+        "score": f.score,
+    })
 }
 
 impl wasip2::exports::http::incoming_handler::Guest for Segment {

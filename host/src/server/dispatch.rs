@@ -15,7 +15,7 @@ use crate::telemetry::Metrics;
 
 impl Server {
     pub(super) async fn dispatch(&self, request: Request<Incoming>) -> Response<Body> {
-        if let Some(response) = self.ops(request.uri().path()) {
+        if let Some(response) = self.ops(request.method(), request.uri().path()) {
             return response;
         }
         let path = request.uri().path();

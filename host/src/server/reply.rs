@@ -45,6 +45,21 @@ pub fn error(
     text(status, "application/json", body)
 }
 
+/// 405 with the `Allow` header RFC 9110 §15.5.6 requires (`allow`: e.g. `"GET, HEAD"`).
+pub fn method_not_allowed(method: &http::Method, allow: &'static str) -> Response<Body> {
+    let message = format!("{method} is not allowed here; use {allow}");
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &message,
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    response
+}
+
 /// 503 with `Retry-After`, for saturation and back-pressure.
 pub fn overloaded(message: &str, function: Option<&str>, retry_after_s: u32) -> Response<Body> {
     let mut response = error(

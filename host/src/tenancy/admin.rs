@@ -8,7 +8,8 @@
 //! - `POST …/functions/{name}/rollback` — serve the previous version again.
 //!
 //! Every call needs `Authorization: Bearer <token>`: the operator's token acts for every tenant,
-//! a tenant's key only for its own (another tenant's paths answer 403).
+//! a tenant's key only for its own (another tenant's paths answer 403). A known path asked with
+//! another method answers 405 with `Allow`.
 
 use std::sync::Arc;
 
@@ -115,6 +116,16 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The methods an admin path serves (an `Allow` value), or `None` when it names no endpoint.
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    match segments {
+        ["admin", "v1", "tenants"] | ["admin", "v1", "tenants", _, "functions"] => Some("GET"),
+        ["admin", "v1", "tenants", _, "functions", _] => Some("GET, PUT, DELETE"),
+        ["admin", "v1", "tenants", _, "functions", _, "rollback"] => Some("POST"),
+        _ => None,
+    }
+}
+
 /// Answers one `/admin` request.
 pub async fn handle(
     deployments: &Arc<Deployments>,
@@ -155,8 +166,21 @@ pub async fn handle(
             "the admin API needs an operator token or a tenant key (Authorization: Bearer <token>)",
         );
     };
+    match allowed_methods(&segments) {
+        None => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no admin endpoint {path}"),
+            )
+        }
+        Some(allow) if !allow.split(", ").any(|m| m == method.as_str()) => {
+            return reply::method_not_allowed(&method, allow)
+        }
+        Some(_) => {}
+    }
     let tenant = match segments.as_slice() {
-        ["admin", "v1", "tenants"] if method == Method::GET => {
+        ["admin", "v1", "tenants"] => {
             let visible: Vec<_> = deployments
                 .tenants()
                 .filter(|t| principal.may_act_for(t.id()))
