@@ -35,3 +35,24 @@ post_script() {
   printf 'wrk.method = "POST"\nlocal f = io.open("%s", "rb"); wrk.body = f:read("*all"); f:close()\n' "$1" > "$lua"
   echo "$lua"
 }
+
+# The QR benchmarks' shared parts: the Python baseline's virtualenv (bench/baselines/qr_service),
+# the text both services encode, and the generate request (ECC H, scale 10, border 4).
+QR_VENV=.cache/qr-baseline
+QR_TEXT="https://example.com/some/path"
+qr_baseline_venv() {
+  if [ ! -x $QR_VENV/bin/gunicorn ]; then
+    python3 -m venv $QR_VENV
+    $QR_VENV/bin/pip install -q flask gunicorn "qrcode[pil]" opencv-python-headless
+  fi
+}
+qr_generate_path() { echo "/qr?text=$QR_TEXT&ecc=H&scale=10&border=4"; }
+# one_connection URL [wrk args...] → time per request (HTTP and instantiation included) and the
+# median Server-Timing of each stage over every response, one connection for $DURATION
+# (bench/server-timing.lua; BODY_FILE=path POSTs that file).
+one_connection() {
+  wrk -t1 -c1 -d"$DURATION" -s bench/server-timing.lua "$@" | awk '
+    /Requests\/sec/ {r=$2}
+    /^server-timing medians:/ {sub(/^server-timing medians: /, ""); m=$0}
+    END {printf "%.0f us/req, %s\n", 1e6/r, m}'
+}

@@ -3,12 +3,8 @@
 # gunicorn 4 sync workers), same wrk load, interleaved rounds, ratios printed. Also the native
 # per-operation time of the same Rust code (the component's must be ≤ 1.5× of it).
 . "$(dirname "$0")/lib.sh"
-venv=.cache/qr-baseline
-if [ ! -x $venv/bin/gunicorn ]; then
-  python3 -m venv $venv
-  $venv/bin/pip install -q flask gunicorn "qrcode[pil]" opencv-python-headless
-fi
-text="https://example.com/some/path"
+qr_baseline_venv
+text=$QR_TEXT
 cat > /tmp/atelier-bench-qr.toml <<TOML
 $(manifest_head 8291)
 [[function]]
@@ -19,7 +15,7 @@ limits = { memory_mb = 256, max_concurrency = 256 }
 TOML
 ports_free 8291 8292
 target/release/atelier serve --config /tmp/atelier-bench-qr.toml 2>/dev/null & a=$!
-(cd bench/baselines/qr_service && exec "$root/$venv/bin/gunicorn" -w 4 -b 127.0.0.1:8292 app:app 2>/dev/null) & p=$!
+(cd bench/baselines/qr_service && exec "$root/$QR_VENV/bin/gunicorn" -w 4 -b 127.0.0.1:8292 app:app 2>/dev/null) & p=$!
 trap 'kill $a $p 2>/dev/null' EXIT
 trap 'exit 1' INT TERM
 wait_http http://127.0.0.1:8291/readyz; wait_http "http://127.0.0.1:8292/qr?text=x"
@@ -30,7 +26,7 @@ wrk.method = "POST"
 local f = io.open("/tmp/bench-qr.png", "rb"); wrk.body = f:read("*all"); f:close()
 wrk.headers["Content-Type"] = "image/png"
 LUA
-gen="/qr?text=$text&ecc=H&scale=10&border=4"
+gen=$(qr_generate_path)
 echo "round | generate atelier_rps p50 p99 | python_rps p50 p99 | ratio | decode atelier_rps p50 p99 | python_rps p50 p99 | ratio"
 for i in $(seq 1 "$ROUNDS"); do
   read -r ag a5 a9 < <(rps "http://127.0.0.1:8291$gen")
@@ -40,19 +36,10 @@ for i in $(seq 1 "$ROUNDS"); do
   echo "$i | $ag $a5 $a9 | $pg $p5 $p9 | $(python3 -c "print(f'{$ag/$pg:.1f}x')") | $ad $d5 $d9 | $pd $q5 $q9 | $(python3 -c "print(f'{$ad/$pd:.1f}x')")"
 done
 cargo run -q --release -p qr --example ops -- "$text" /tmp/bench-qr.png
-# Per operation in the component, one connection (warm, like the native loop above): time per
-# request (HTTP and instantiation included) and the median Server-Timing of the QR code's own
-# stages over every response (bench/server-timing.lua).
-one() {
-  wrk -t1 -c1 -d"$DURATION" -s bench/server-timing.lua "$@" | awk '
-    /Requests\/sec/ {r=$2}
-    /^server-timing medians:/ {sub(/^server-timing medians: /, ""); m=$0}
-    END {printf "%.0f us/req, %s\n", 1e6/r, m}'
-}
-echo "component, one connection: generate $(one "http://127.0.0.1:8291$gen"); decode $(BODY_FILE=/tmp/bench-qr.png one http://127.0.0.1:8291/qr/decode)"
+echo "component, one connection: generate $(one_connection "http://127.0.0.1:8291$gen"); decode $(BODY_FILE=/tmp/bench-qr.png one_connection http://127.0.0.1:8291/qr/decode)"
 # A 12 MP photo (an upscaled portrait) with the bench code pasted into it, and the same photo
 # without one: median wall time of 5 sequential requests to each service, and what each found.
-$venv/bin/python - <<'PY'
+$QR_VENV/bin/python - <<'PY'
 from PIL import Image
 photo = Image.open("../shared/testdata/portraits/fr_obama.jpg").convert("RGB").resize((4000, 3000))
 photo.save("/tmp/bench-qr-photo-none.jpg", quality=90)
