@@ -10,6 +10,39 @@
 //! - [`vision`]: the `atelier:vision` host functions (ONNX Runtime);
 //! - [`config`]: the TOML manifest and its validation;
 //! - [`telemetry`]: logs and metrics.
+//!
+//! One function on one request, without a server (what `atelier run` does); [`app::serve`]
+//! serves the same manifest over HTTP:
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! use atelier::config::Manifest;
+//! use atelier::oneshot::{self, OneShot};
+//!
+//! # async fn example() -> anyhow::Result<()> {
+//! let manifest = Manifest::parse(
+//!     r#"
+//!     [[function]]
+//!     name = "qr"
+//!     component = "target/wasm32-wasip2/release/qr.wasm"
+//!     routes = [{ path = "/qr" }]
+//!     "#,
+//!     "example.toml",
+//!     Path::new("."),
+//! )?;
+//! let shot = OneShot {
+//!     function: "qr".into(),
+//!     body: None,
+//!     sub_path: String::new(),
+//!     query: vec![("text".into(), "hello".into())],
+//! };
+//! let answer = oneshot::run(manifest, shot).await?;
+//! assert_eq!(answer.status, 200);
+//! assert_eq!(answer.content_type.as_deref(), Some("image/png"));
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod app;
 pub mod config;
