@@ -45,7 +45,15 @@ pub fn build(body: &Value) -> Result<Vec<u8>, BatchError> {
     let file_options =
         SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (i, item) in items.iter().enumerate() {
-        let at = |e: ParamError| ParamError::new(&format!("items[{i}].{}", e.param), e.message);
+        // A field the item inherits from the batch is named as the batch's own.
+        let at = |e: ParamError| {
+            let inherited = item.get(&e.param).is_none() && obj.contains_key(&e.param);
+            if inherited {
+                ParamError::new(&e.param, format!("{} (for items[{i}])", e.message))
+            } else {
+                ParamError::new(&format!("items[{i}].{}", e.param), e.message)
+            }
+        };
         let options = RawOptions::from_json(item)
             .map_err(at)?
             .or(&shared)
@@ -66,4 +74,38 @@ pub fn build(body: &Value) -> Result<Vec<u8>, BatchError> {
         .finish()
         .map_err(|e| ParamError::new("items", e.to_string()))?;
     Ok(cursor.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param_of(body: &str) -> String {
+        match build(&serde_json::from_str(body).unwrap()) {
+            Err(BatchError::Param(e)) => e.param,
+            Err(BatchError::TooMany { .. }) => "too many".into(),
+            Ok(_) => "none".into(),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field_where_it_was_given() {
+        assert_eq!(
+            param_of(r#"{"items": [{"text": "a"}, {"text": "b", "ecc": "X"}]}"#),
+            "items[1].ecc"
+        );
+        assert_eq!(
+            param_of(r#"{"items": [{"text": "a"}], "format": "gif"}"#),
+            "format"
+        );
+        assert_eq!(
+            param_of(r#"{"items": [{"text": "a", "format": "gif"}], "format": "png"}"#),
+            "items[0].format"
+        );
+        assert_eq!(param_of(r#"{"items": [{"ecc": "H"}]}"#), "items[0].text");
+        assert_eq!(
+            param_of(r#"{"items": [{"text": "a"}], "format": "svg"}"#),
+            "none"
+        );
+    }
 }

@@ -65,25 +65,25 @@ impl RawOptions {
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<Self, ParamError> {
         let mut raw = RawOptions::default();
         for (k, v) in pairs {
-            raw.set(k, v.clone())?;
+            *raw.slot(k)? = Some(v.clone());
         }
         Ok(raw)
     }
 
-    /// From a JSON object; numbers and strings are both accepted.
+    /// From a JSON object; numbers and strings are both accepted, `null` leaves a field unset.
     pub fn from_json(value: &Value) -> Result<Self, ParamError> {
         let obj = value
             .as_object()
             .ok_or_else(|| ParamError::new("body", "expected a JSON object"))?;
         let mut raw = RawOptions::default();
         for (k, v) in obj {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Null => continue,
+            let slot = raw.slot(k)?;
+            *slot = match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Null => None,
                 _ => return Err(ParamError::new(k, "must be a string or a number")),
             };
-            raw.set(k, text)?;
         }
         Ok(raw)
     }
@@ -95,8 +95,9 @@ impl RawOptions {
         self
     }
 
-    fn set(&mut self, key: &str, value: String) -> Result<(), ParamError> {
-        let slot = match key {
+    /// The field named `key`; an unknown name is refused, naming it.
+    fn slot(&mut self, key: &str) -> Result<&mut Option<String>, ParamError> {
+        Ok(match key {
             "text" => &mut self.text,
             "ecc" => &mut self.ecc,
             "scale" => &mut self.scale,
@@ -106,9 +107,7 @@ impl RawOptions {
             "bg" => &mut self.bg,
             "format" => &mut self.format,
             other => return Err(ParamError::new(other, "unknown parameter")),
-        };
-        *slot = Some(value);
-        Ok(())
+        })
     }
 
     pub fn validate(&self) -> Result<Options, ParamError> {
@@ -253,6 +252,24 @@ mod tests {
                 .param,
             "colour"
         );
+    }
+
+    #[test]
+    fn json_fields_are_known_before_their_values_are_read() {
+        let json = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        let err = RawOptions::from_json(&json(r#"{"text": "a", "items": []}"#))
+            .err()
+            .unwrap();
+        assert_eq!(
+            (err.param.as_str(), err.message.as_str()),
+            ("items", "unknown parameter")
+        );
+        let err = RawOptions::from_json(&json(r#"{"text": ["a"]}"#))
+            .err()
+            .unwrap();
+        assert_eq!(err.param, "text");
+        let raw = RawOptions::from_json(&json(r#"{"text": 5, "scale": null}"#)).unwrap();
+        assert_eq!((raw.text.as_deref(), raw.scale), (Some("5"), None));
     }
 
     #[test]
