@@ -9,10 +9,16 @@ fn server() -> Server {
     ))
 }
 
-fn multipart(field: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+/// A `multipart/form-data` body: `bytes` as the file field `field`, then text fields.
+fn multipart(field: &str, bytes: &[u8], texts: &[(&str, &str)]) -> (String, Vec<u8>) {
     let boundary = "atelier-test-boundary";
     let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n").into_bytes();
     body.extend_from_slice(bytes);
+    for (name, value) in texts {
+        body.extend_from_slice(
+            format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}").as_bytes(),
+        );
+    }
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
@@ -50,9 +56,23 @@ fn generate_then_decode_round_trip() {
     assert!(codes[0]["version"].as_u64().unwrap() >= 1);
     assert_eq!(codes[0]["corners"].as_array().unwrap().len(), 4);
 
-    let (ct, body) = multipart("file", &png);
+    let (ct, body) = multipart("file", &png, &[]);
     let decoded = post(&server.url("/qr/decode"), &ct, &body, &[]);
     assert_eq!(decoded.json()["codes"][0]["text"], "Hello, 世界");
+    // Options may come as form fields; an unknown one is refused as in the query.
+    let (ct, body) = multipart("file", &png, &[("effort", "thorough")]);
+    let decoded = post(&server.url("/qr/decode"), &ct, &body, &[]);
+    assert_eq!(decoded.json()["codes"][0]["text"], "Hello, 世界");
+    for (name, value) in [("effort", "max"), ("bogus", "1")] {
+        let (ct, body) = multipart("file", &png, &[(name, value)]);
+        let r = post(&server.url("/qr/decode"), &ct, &body, &[]);
+        assert_eq!(r.status, 400, "{name}: {}", r.text());
+        assert_eq!(r.json()["error"]["param"], name);
+    }
+    let (ct, body) = multipart("image", &png, &[]);
+    let r = post(&server.url("/qr/decode"), &ct, &body, &[]);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "bad_upload");
 
     // Every stage asked for: the same code, listed once.
     let decoded = post(

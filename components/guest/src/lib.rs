@@ -235,19 +235,40 @@ pub fn serve(
     response.send(out);
 }
 
-/// The uploaded file of a request: the `field` part of a `multipart/form-data` body, or the
-/// whole body for any other content type.
-pub fn upload(req: &Request, field: &str) -> Result<Vec<u8>, String> {
+/// A file sent to a function and the options sent with it.
+pub struct Upload {
+    /// The file's bytes (empty when nothing was sent).
+    pub bytes: Vec<u8>,
+    /// Option fields: the query's pairs, then a form's other fields, so a form field given
+    /// twice wins over the query's.
+    pub fields: Vec<(String, String)>,
+}
+
+/// The upload of a request: the `field` part of a `multipart/form-data` body (its other parts
+/// become option fields), or the whole body for any other content type. The error is a message
+/// for a 400 naming `field`.
+pub fn upload(req: &Request, field: &str) -> Result<Upload, String> {
+    let mut fields = req.query_pairs();
     let content_type = req.header("content-type").unwrap_or_default();
     if !content_type
         .to_ascii_lowercase()
         .starts_with("multipart/form-data")
     {
-        return Ok(req.body.clone());
+        return Ok(Upload {
+            bytes: req.body.clone(),
+            fields,
+        });
     }
-    let form = multipart::parse(content_type, &req.body)?;
-    form.into_iter()
-        .find(|part| part.name == field)
-        .map(|part| part.data)
-        .ok_or_else(|| format!("the multipart body has no `{field}` field"))
+    let (file, others): (Vec<_>, Vec<_>) = multipart::parse(content_type, &req.body)?
+        .into_iter()
+        .partition(|part| part.name == field);
+    let file = file
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("the multipart body has no `{field}` field"))?;
+    fields.extend(multipart::text_fields(&others));
+    Ok(Upload {
+        bytes: file.data,
+        fields,
+    })
 }

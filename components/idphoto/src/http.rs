@@ -2,7 +2,7 @@
 //! Made photos carry `Server-Timing` with the time of each stage (decode, faces, layout,
 //! segment, compose), so a slow request shows where its time went.
 
-use atelier_guest::{multipart, Request, Response, ServerTiming};
+use atelier_guest::{Request, Response, ServerTiming};
 use atelier_vision_guest::{decode_upload, faces, segmentation, to_image, vision_response};
 use base64::Engine;
 use serde_json::json;
@@ -137,50 +137,13 @@ fn sizes() -> Response {
         .with_header("cache-control", "public, max-age=3600")
 }
 
-/// Option fields as decoded `(name, value)` pairs.
-type Fields = Vec<(String, String)>;
-
-/// The upload and the option fields (query first, then form fields, which win).
-fn inputs(req: &Request) -> Result<(Vec<u8>, Fields), Response> {
-    let mut fields = req.query_pairs();
-    let content_type = req.header("content-type").unwrap_or_default();
-    let upload = if content_type
-        .to_ascii_lowercase()
-        .starts_with("multipart/form-data")
-    {
-        let parts = multipart::parse(content_type, &req.body)
-            .map_err(|m| Response::error(400, "bad_upload", m, Some("file")))?;
-        fields.extend(multipart::text_fields(&parts));
-        parts
-            .into_iter()
-            .find(|p| p.name == "file")
-            .map(|p| p.data)
-            .ok_or_else(|| {
-                Response::error(
-                    400,
-                    "bad_upload",
-                    "the form has no `file` field",
-                    Some("file"),
-                )
-            })?
-    } else {
-        req.body.clone()
-    };
-    if upload.is_empty() {
-        return Err(Response::error(
-            400,
-            "empty_body",
-            "send a portrait",
-            Some("file"),
-        ));
-    }
-    Ok((upload, fields))
-}
-
 fn make(req: &Request) -> Response {
-    let (upload, fields) = match inputs(req) {
-        Ok(i) => i,
-        Err(r) => return r,
+    let (upload, fields) = match atelier_guest::upload(req, "file") {
+        Ok(u) if u.bytes.is_empty() => {
+            return Response::error(400, "empty_body", "send a portrait", Some("file"))
+        }
+        Ok(u) => (u.bytes, u.fields),
+        Err(m) => return Response::error(400, "bad_upload", m, Some("file")),
     };
     let options = match Options::parse(&fields) {
         Ok(o) => o,

@@ -73,10 +73,11 @@ fn batch_zip(req: &Request) -> Response {
     }
 }
 
-/// The decode route's one query parameter: `effort=fast|thorough` (default fast).
-fn decode_effort(req: &Request) -> Result<decode::Effort, ParamError> {
+/// The decode route's one option, in the query or a form field: `effort=fast|thorough`
+/// (default fast).
+fn decode_effort(fields: &[(String, String)]) -> Result<decode::Effort, ParamError> {
     let mut effort = decode::Effort::Fast;
-    for (key, value) in req.query_pairs() {
+    for (key, value) in fields {
         effort = match (key.as_str(), value.as_str()) {
             ("effort", "fast") => decode::Effort::Fast,
             ("effort", "thorough") => decode::Effort::Thorough,
@@ -93,14 +94,15 @@ fn decode_effort(req: &Request) -> Result<decode::Effort, ParamError> {
 }
 
 fn decode_codes(req: &Request) -> Response {
-    let effort = match decode_effort(req) {
+    let upload = match atelier_guest::upload(req, "file") {
+        Ok(upload) => upload,
+        Err(message) => return Response::error(400, "bad_upload", message, Some("file")),
+    };
+    let effort = match decode_effort(&upload.fields) {
         Ok(effort) => effort,
         Err(e) => return Response::bad_param(&e),
     };
-    let image = match atelier_guest::upload(req, "file") {
-        Ok(bytes) => bytes,
-        Err(message) => return Response::error(400, "bad_upload", message, Some("file")),
-    };
+    let image = upload.bytes;
     if image.is_empty() {
         return Response::error(
             400,

@@ -1,5 +1,6 @@
 //! A thin debug function over `atelier:vision`, like rembg's "only mask":
-//! - `POST /segment[?model=name][&side=px]` (image body or multipart `file`) → the alpha matte
+//! - `POST /segment[?model=name][&side=px]` (image body, or multipart `file` with the options
+//!   as query or form fields) → the alpha matte
 //!   as a greyscale PNG of the input's size; `side` runs a free-size model (u2netp) with that
 //!   many pixels on the image's longer side (`segment-at`) instead of its configured square;
 //! - `POST /segment/faces` → `{"faces": [{box, landmarks, score}]}`;
@@ -33,13 +34,19 @@ fn handle(req: Request) -> Response {
     }
 }
 
-/// `POST /segment` (the matte) or `POST /segment/faces`: parameters are checked before the
-/// upload is decoded.
+/// `POST /segment` (the matte) or `POST /segment/faces`: options (query or form fields, the
+/// last given wins) are checked before the upload is decoded.
 fn analyse(req: &Request, sub: &str) -> Response {
-    let query = req.query_pairs();
+    let upload = match atelier_guest::upload(req, "file") {
+        Ok(u) if !u.bytes.is_empty() => u,
+        Ok(_) => return Response::error(400, "empty_body", "send an image", Some("file")),
+        Err(m) => return Response::error(400, "bad_upload", m, Some("file")),
+    };
     let field = |name: &str| {
-        query
+        upload
+            .fields
             .iter()
+            .rev()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
@@ -54,13 +61,8 @@ fn analyse(req: &Request, sub: &str) -> Response {
             ))
         }
     };
-    let upload = match atelier_guest::upload(req, "file") {
-        Ok(b) if !b.is_empty() => b,
-        Ok(_) => return Response::error(400, "empty_body", "send an image", Some("file")),
-        Err(m) => return Response::error(400, "bad_upload", m, Some("file")),
-    };
     let mut timing = ServerTiming::start();
-    let rgb = match decode_upload(&upload) {
+    let rgb = match decode_upload(&upload.bytes) {
         Ok(rgb) => rgb,
         Err(e) => return e.response(),
     };
