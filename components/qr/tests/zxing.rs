@@ -1,37 +1,13 @@
 //! Decoding quality on ZXing's black-box QR images at 0°, 90°, 180° and 270°, natively
 //! (the same code runs in the component). The bar: ≥ 95% decoded exactly at every rotation.
 
-use std::path::PathBuf;
+mod common;
 
-fn zxing_dir() -> PathBuf {
-    std::env::var_os("ATELIER_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("testdata/qr/zxing")
-}
-
-fn cases() -> Vec<(PathBuf, Vec<u8>)> {
-    let mut cases = Vec::new();
-    for set in ["qrcode-1", "qrcode-2", "qrcode-3"] {
-        let dir = zxing_dir().join(set);
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "png"))
-            .collect();
-        entries.sort();
-        for png in entries {
-            let expected = std::fs::read(png.with_extension("txt")).unwrap();
-            cases.push((png, expected));
-        }
-    }
-    cases
-}
+use common::{zxing_dir, zxing_images};
 
 #[test]
 fn zxing_blackbox_at_every_rotation() {
-    let cases = cases();
+    let cases = zxing_images();
     assert_eq!(cases.len(), 97);
     let mut report = String::new();
     let mut worst = 1.0f64;
