@@ -262,6 +262,14 @@ impl Reply {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
+
+    /// Asserts a 405 `method_not_allowed` JSON error with `Allow: allow`; `what` names the
+    /// request in a failure.
+    pub fn assert_not_allowed(&self, allow: &str, what: &str) {
+        assert_eq!(self.status, 405, "{what}: {}", self.text());
+        assert_eq!(self.header("allow"), Some(allow), "{what}");
+        assert_eq!(self.json()["error"]["code"], "method_not_allowed", "{what}");
+    }
 }
 
 fn read(result: Result<ureq::Response, ureq::Error>) -> Reply {
