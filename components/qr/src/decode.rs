@@ -26,8 +26,9 @@ use crate::load::{Picture, Pixels};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Code {
     pub text: String,
-    /// Corners in pixels of the image as shown (EXIF orientation applied): top-left,
-    /// top-right, bottom-right, bottom-left of the symbol.
+    /// Corners in pixels of the image as shown (EXIF orientation applied), pixel edges at whole
+    /// numbers: top-left, top-right, bottom-right, bottom-left of the symbol (quiet zone
+    /// excluded), so a code drawn from pixel 40 to 250 has corners at 40 and 250.
     pub corners: [[f32; 2]; 4],
     /// QR version (1–40) when the decoder reports it.
     pub version: Option<u32>,
@@ -201,14 +202,30 @@ fn with_rqrr(image: &GrayImage) -> Vec<Code> {
         let Ok(text) = String::from_utf8(bytes) else {
             continue;
         };
-        let b = grid.bounds;
+        let version = meta.version.0 as u32;
         codes.push(Code {
             text,
-            corners: [b[0], b[1], b[2], b[3]].map(|p| [p.x as f32, p.y as f32]),
-            version: Some(meta.version.0 as u32),
+            corners: rqrr_corners(grid.bounds, version),
+            version: Some(version),
         });
     }
     codes
+}
+
+/// The symbol's corners from rqrr's bounds. rqrr 0.11 places its bounds at module
+/// `size + 1` (its `detect_grids`), one module beyond the symbol's far edges; its perspective
+/// map is rebuilt from them to place the corners at module `size`.
+fn rqrr_corners(bounds: [rqrr::Point; 4], version: u32) -> [[f32; 2]; 4] {
+    let at = bounds.map(|p| [f64::from(p.x), f64::from(p.y)]);
+    let size = f64::from(17 + 4 * version);
+    let Some(grid) = crate::quad::Perspective::from_corners(at) else {
+        return at.map(|[x, y]| [x as f32, y as f32]);
+    };
+    let t = size / (size + 1.0);
+    [(0.0, 0.0), (t, 0.0), (t, t), (0.0, t)].map(|(u, v)| {
+        let [x, y] = grid.map(u, v);
+        [x as f32, y as f32]
+    })
 }
 
 /// rxing's decoding of `image` binarised by `bitmap`.
@@ -242,8 +259,15 @@ fn codes_in(binary: &BitMatrix) -> Vec<Code> {
             continue;
         }
         used.extend([set.bl, set.tl, set.tr]);
+        // rxing's points sit half a pixel right of and below the symbol's corners (40.5 and
+        // 250.5 for a symbol drawn over pixels 40 to 249, at every whole module size
+        // measured); corners here are pixel edges at whole numbers.
         let p = sampled.getPoints();
-        let corner = |i: usize| p.get(i).map(|p| [p.x, p.y]).unwrap_or([0.0, 0.0]);
+        let corner = |i: usize| {
+            p.get(i)
+                .map(|p| [p.x - 0.5, p.y - 0.5])
+                .unwrap_or([0.0, 0.0])
+        };
         codes.push(Code {
             text: decoded.text(),
             corners: [corner(0), corner(1), corner(2), corner(3)],
@@ -301,6 +325,69 @@ mod tests {
         paint(&mut image, "faint", [480, 40], 8, [100, 130]);
         assert_eq!(texts(image.clone(), Effort::Fast), ["crisp"]);
         assert_eq!(texts(image, Effort::Thorough), ["crisp", "faint"]);
+    }
+
+    /// A rendered code (1-bit PNG) of `scale` px modules and a quiet zone of `border` modules,
+    /// and where its symbol starts and ends.
+    fn rendered(scale: u32, border: u32) -> (Vec<u8>, [f32; 2]) {
+        let raw = crate::options::RawOptions::from_pairs(&[
+            ("text".into(), "corners".into()),
+            ("scale".into(), scale.to_string()),
+            ("border".into(), border.to_string()),
+        ])
+        .unwrap();
+        let png = crate::encode::render(&raw.validate().unwrap())
+            .unwrap()
+            .bytes;
+        let modules = symbol::encode("corners", QrCodeEcc::Medium).unwrap().size as u32;
+        let start = (border * scale) as f32;
+        (png, [start, start + (modules * scale) as f32])
+    }
+
+    fn assert_corners(corners: [[f32; 2]; 4], [lo, hi]: [f32; 2], within: f32, what: &str) {
+        let expected = [[lo, lo], [hi, lo], [hi, hi], [lo, hi]];
+        for (got, want) in corners.iter().zip(expected) {
+            let off = (got[0] - want[0]).abs().max((got[1] - want[1]).abs());
+            assert!(off <= within, "{what}: {corners:?}, expected {expected:?}");
+        }
+    }
+
+    #[test]
+    fn corners_of_a_rendered_code_are_its_edges() {
+        for scale in 1..=13 {
+            let (png, edges) = rendered(scale, 3);
+            let picture = crate::load::load(&png).unwrap();
+            // Bi-level; modules of 6 px and more are read at reduced resolution, one pixel in
+            // scale / 3, so the edges are known to half that step.
+            let codes = decode(&picture, Effort::Fast);
+            let step = (scale / MIN_MODULE_PX as u32).max(1) as f32;
+            let within = if step >= 2.0 { step / 2.0 } else { 0.5 };
+            assert_corners(
+                codes[0].corners,
+                edges,
+                within,
+                &format!("bi-level, scale {scale}"),
+            );
+            // Grey levels, rxing's hybrid stage.
+            let grey = picture.into_grey();
+            let codes = decode_grey(&grey, Effort::Fast);
+            assert_corners(
+                codes[0].corners,
+                edges,
+                0.5,
+                &format!("grey, scale {scale}"),
+            );
+            // rqrr, whose own bounds overshoot the far edges by a module.
+            if scale >= 2 {
+                let codes = with_rqrr(&grey);
+                assert_corners(
+                    codes[0].corners,
+                    edges,
+                    1.0,
+                    &format!("rqrr, scale {scale}"),
+                );
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod http;
 pub mod load;
 pub mod options;
 mod penalty;
+mod quad;
 pub mod symbol;
 
 #[cfg(target_arch = "wasm32")]
