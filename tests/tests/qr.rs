@@ -97,6 +97,16 @@ fn generate_then_decode_round_trip() {
     let codes = decoded.json()["codes"].clone();
     assert_eq!(codes.as_array().unwrap().len(), 1, "{codes}");
     assert_eq!(codes[0]["text"], "Hello, 世界");
+
+    // Light modules on dark, as `fg`/`bg` can draw them, read back too.
+    let png = get(&server.url("/qr?text=dark%20mode&fg=ffffff&bg=000000")).body;
+    let decoded = post(&server.url("/qr/decode"), "image/png", &png, &[]);
+    assert_eq!(
+        decoded.json()["codes"][0]["text"],
+        "dark mode",
+        "{}",
+        decoded.text()
+    );
 }
 
 #[test]
