@@ -237,7 +237,7 @@ pub fn serve(
 
 /// A file sent to a function and the options sent with it.
 pub struct Upload {
-    /// The file's bytes (empty when nothing was sent).
+    /// The file's bytes (never empty).
     pub bytes: Vec<u8>,
     /// Option fields: the query's pairs, then a form's other fields, so a form field given
     /// twice wins over the query's.
@@ -245,30 +245,36 @@ pub struct Upload {
 }
 
 /// The upload of a request: the `field` part of a `multipart/form-data` body (its other parts
-/// become option fields), or the whole body for any other content type. The error is a message
-/// for a 400 naming `field`.
-pub fn upload(req: &Request, field: &str) -> Result<Upload, String> {
+/// become option fields), or the whole body for any other content type. Refused with a 400
+/// naming `field`: `bad_upload` for a broken form or one without the field, `empty_body` when
+/// nothing was sent.
+pub fn upload(req: &Request, field: &str) -> Result<Upload, Response> {
+    let bad_upload = |message: String| Response::error(400, "bad_upload", message, Some(field));
     let mut fields = req.query_pairs();
     let content_type = req.header("content-type").unwrap_or_default();
-    if !content_type
+    let bytes = if content_type
         .to_ascii_lowercase()
         .starts_with("multipart/form-data")
     {
-        return Ok(Upload {
-            bytes: req.body.clone(),
-            fields,
-        });
+        let (file, others): (Vec<_>, Vec<_>) = multipart::parse(content_type, &req.body)
+            .map_err(bad_upload)?
+            .into_iter()
+            .partition(|part| part.name == field);
+        fields.extend(multipart::text_fields(&others));
+        file.into_iter()
+            .next()
+            .ok_or_else(|| bad_upload(format!("the multipart body has no `{field}` field")))?
+            .data
+    } else {
+        req.body.clone()
+    };
+    if bytes.is_empty() {
+        return Err(Response::error(
+            400,
+            "empty_body",
+            format!("send the file as the body or as a multipart `{field}` field"),
+            Some(field),
+        ));
     }
-    let (file, others): (Vec<_>, Vec<_>) = multipart::parse(content_type, &req.body)?
-        .into_iter()
-        .partition(|part| part.name == field);
-    let file = file
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("the multipart body has no `{field}` field"))?;
-    fields.extend(multipart::text_fields(&others));
-    Ok(Upload {
-        bytes: file.data,
-        fields,
-    })
+    Ok(Upload { bytes, fields })
 }

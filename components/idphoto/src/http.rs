@@ -139,11 +139,8 @@ fn sizes() -> Response {
 
 fn make(req: &Request) -> Response {
     let (upload, fields) = match atelier_guest::upload(req, "file") {
-        Ok(u) if u.bytes.is_empty() => {
-            return Response::error(400, "empty_body", "send a portrait", Some("file"))
-        }
         Ok(u) => (u.bytes, u.fields),
-        Err(m) => return Response::error(400, "bad_upload", m, Some("file")),
+        Err(refusal) => return refusal,
     };
     let options = match Options::parse(&fields) {
         Ok(o) => o,

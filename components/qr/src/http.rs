@@ -96,21 +96,13 @@ fn decode_effort(fields: &[(String, String)]) -> Result<decode::Effort, ParamErr
 fn decode_codes(req: &Request) -> Response {
     let upload = match atelier_guest::upload(req, "file") {
         Ok(upload) => upload,
-        Err(message) => return Response::error(400, "bad_upload", message, Some("file")),
+        Err(refusal) => return refusal,
     };
     let effort = match decode_effort(&upload.fields) {
         Ok(effort) => effort,
         Err(e) => return Response::bad_param(&e),
     };
     let image = upload.bytes;
-    if image.is_empty() {
-        return Response::error(
-            400,
-            "empty_body",
-            "send the image as the body or as a multipart `file` field",
-            Some("file"),
-        );
-    }
     let mut timing = ServerTiming::start();
     let picture = match load::load(&image) {
         Ok(g) => g,

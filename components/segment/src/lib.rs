@@ -38,9 +38,8 @@ fn handle(req: Request) -> Response {
 /// last given wins) are checked before the upload is decoded.
 fn analyse(req: &Request, sub: &str) -> Response {
     let upload = match atelier_guest::upload(req, "file") {
-        Ok(u) if !u.bytes.is_empty() => u,
-        Ok(_) => return Response::error(400, "empty_body", "send an image", Some("file")),
-        Err(m) => return Response::error(400, "bad_upload", m, Some("file")),
+        Ok(u) => u,
+        Err(refusal) => return refusal,
     };
     let field = |name: &str| {
         upload
