@@ -19,13 +19,30 @@ ports_free() {
   done
 }
 wait_http() { for _ in $(seq 1 300); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; return 1; }
-# rps URL [wrk args...] → requests/s, p50 ms, p99 ms
+# wrk_checked [wrk args...] → wrk's report on stdout. When any response was not 2xx/3xx or any
+# socket failed, it prints the counts on stderr and stops the whole script (TERM to the script,
+# whose EXIT trap stops its servers; the callers run in `< <(…)` subshells, where an exit would
+# only end the subshell): a fast error is not throughput, so no figure or ratio is printed.
+wrk_checked() {
+  local out bad
+  out=$(wrk "$@")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print "non-2xx responses: " $NF}
+    /Socket errors:/ {sub(/^ *Socket errors: /, ""); print "socket errors: " $0}' <<<"$out")
+  if [ -n "$bad" ]; then
+    printf 'BENCH FAILED: wrk %s\n%s\n(refusing to report a figure)\n' "${*: -1}" "$bad" >&2
+    kill -TERM $$
+    return 1
+  fi
+  printf '%s\n' "$out"
+}
+# rps URL [wrk args...] → requests/s, p50 ms, p99 ms (every response 2xx, or the script stops)
 rps() {
-  local url=$1; shift
-  wrk -t"$(( CONNS < 2 ? 1 : 2 ))" -c"$CONNS" -d"$DURATION" --timeout 60s --latency "$@" "$url" | awk '
+  local url=$1 out; shift
+  out=$(wrk_checked -t"$(( CONNS < 2 ? 1 : 2 ))" -c"$CONNS" -d"$DURATION" --timeout 60s --latency "$@" "$url") || return 1
+  awk '
     /Requests\/sec/ {r=$2}
     /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
-    END {printf "%s %s %s\n", r, p50, p99}'
+    END {printf "%s %s %s\n", r, p50, p99}' <<<"$out"
 }
 # manifest_head PORT → the [server] and [runtime] part every bench manifest shares.
 manifest_head() { printf '[server]\nlisten = "127.0.0.1:%s"\n[runtime]\ncache_dir = "%s/.cache/atelier"\n' "$1" "$root"; }
@@ -51,8 +68,10 @@ qr_generate_path() { echo "/qr?text=$QR_TEXT&ecc=H&scale=10&border=4"; }
 # median Server-Timing of each stage over every response, one connection for $DURATION
 # (bench/server-timing.lua; BODY_FILE=path POSTs that file).
 one_connection() {
-  wrk -t1 -c1 -d"$DURATION" -s bench/server-timing.lua "$@" | awk '
+  local out
+  out=$(wrk_checked -t1 -c1 -d"$DURATION" -s bench/server-timing.lua "$@") || return 1
+  awk '
     /Requests\/sec/ {r=$2}
     /^server-timing medians:/ {sub(/^server-timing medians: /, ""); m=$0}
-    END {printf "%.0f us/req, %s\n", 1e6/r, m}'
+    END {printf "%.0f us/req, %s\n", 1e6/r, m}' <<<"$out"
 }
