@@ -28,6 +28,12 @@ pub struct ModelLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelReasonLabels {
+    pub model: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabels {
     pub model: String,
     pub provider: String,
@@ -51,6 +57,12 @@ pub struct Metrics {
     /// 1 for the execution provider each vision model actually runs on.
     pub vision_provider: Family<ProviderLabels, Gauge>,
     pub vision_batch_size: Family<ModelLabel, Histogram, fn() -> Histogram>,
+    /// 1 when a segmentation model runs batches, 0 when it runs one image at a time.
+    pub vision_batching: Family<ModelLabel, Gauge>,
+    /// Vision calls that failed, by model and reason (`invalid_image`, `unknown_model`,
+    /// `overloaded`, `unavailable`, `failed`); a component that falls back when a call fails
+    /// (the ID photo's crop placement) shows here.
+    pub vision_errors: Family<ModelReasonLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -71,6 +83,8 @@ impl Metrics {
         let timeouts = Family::<FunctionLabel, Counter>::default();
         let rejected = Family::<FunctionLabel, Counter>::default();
         let vision_provider = Family::<ProviderLabels, Gauge>::default();
+        let vision_batching = Family::<ModelLabel, Gauge>::default();
+        let vision_errors = Family::<ModelReasonLabels, Counter>::default();
         let vision_batch_size =
             Family::<ModelLabel, Histogram, fn() -> Histogram>::new_with_constructor(
                 (|| Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]))
@@ -112,6 +126,16 @@ impl Metrics {
             "Images per inference batch, by model",
             vision_batch_size.clone(),
         );
+        registry.register(
+            "vision_batching",
+            "1 when a segmentation model runs batches (decided at load), 0 when one image at a time",
+            vision_batching.clone(),
+        );
+        registry.register(
+            "vision_errors",
+            "Vision calls that failed, by model and reason",
+            vision_errors.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -122,6 +146,8 @@ impl Metrics {
             rejected,
             vision_provider,
             vision_batch_size,
+            vision_batching,
+            vision_errors,
         }
     }
 

@@ -6,6 +6,7 @@
 //! - [`batcher`]: coalescing concurrent calls into batches, with a bounded queue;
 //! - [`onnx_batch`]: a fixed batch dimension of 1 made symbolic, so batches can run (and the
 //!   spatial size of `any_size` models, so `segment-at` can run them smaller);
+//! - [`batching`]: whether a model really runs batches as it runs images alone (probed at load);
 //! - [`segment`] / [`faces`]: each model family's pre- and post-processing;
 //! - [`resize`]: SIMD resizing for both;
 //! - [`upload`] / [`colour`]: uploads decoded natively for components (`images`), converted to
@@ -14,9 +15,12 @@
 //! Invariants: sessions are created once at startup and shared by every instance; a component
 //! only reaches these functions if its function was granted `atelier:vision` (checked at load by
 //! the runtime); every failure reaches the guest as a `vision-error` (a `decode-error` for
-//! `images`), never as a trap.
+//! `images`), never as a trap; an inference failure reaches it as a short message naming the
+//! model, with the engine's own text in the server log only, and is counted in
+//! `atelier_vision_errors_total{model, reason}` like every other refusal.
 
 pub mod batcher;
+pub mod batching;
 pub mod colour;
 pub mod engine;
 pub mod faces;
@@ -34,9 +38,11 @@ use std::time::Duration;
 use image::RgbImage;
 use ort::session::Session;
 use ort::value::Tensor;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
 use crate::config::VisionConfig;
-use crate::telemetry::metrics::{ModelLabel, ProviderLabels};
+use crate::telemetry::metrics::{ModelLabel, ModelReasonLabels, ProviderLabels};
 use crate::telemetry::Metrics;
 use batcher::Batcher;
 use models::{Kind, ModelManifest, ModelSpec};
@@ -87,34 +93,112 @@ pub struct Vision {
     segmenters: HashMap<String, Segmenter>,
     default_segmenter: String,
     faces: Batcher<faces::Prepared, FaceOutput>,
+    faces_model: String,
+    errors: Family<ModelReasonLabels, Counter>,
 }
 
-fn failed(e: impl std::fmt::Display) -> VisionError {
-    VisionError::Failed(e.to_string())
+/// An inference failure: the engine's text (which names graph nodes and shapes) goes to the
+/// server log; the guest gets a short, stable message naming the model.
+fn failed(model: &str, e: impl std::fmt::Display) -> VisionError {
+    tracing::error!(model, error = %e, "vision inference failed");
+    VisionError::Failed(format!("model {model:?} could not process this image"))
 }
 
-/// Runs a batch of NCHW/NHWC inputs through a segmentation session, one output plane each.
-/// Inputs of the same size run together (when the batch dimension is free), in arrival order.
+/// Runs `n` same-size inputs (concatenated, NCHW/NHWC) through a segmentation session and
+/// returns the output planes, concatenated.
+fn infer(
+    session: &mut Session,
+    spec: &ModelSpec,
+    n: usize,
+    (w, h): (u32, u32),
+    data: Vec<f32>,
+) -> Result<Vec<f32>, ort::Error> {
+    let input = spec.input.as_ref().expect("validated at load");
+    let output_index = spec.output.as_ref().expect("validated at load").index;
+    let (w, h) = (w as usize, h as usize);
+    let shape = match input.layout {
+        models::Layout::Nchw => vec![n, 3, h, w],
+        models::Layout::Nhwc => vec![n, h, w, 3],
+    };
+    let tensor = Tensor::from_array((shape, data))?;
+    let outputs = session.run(ort::inputs![tensor])?;
+    let (_, plane) = outputs[output_index].try_extract_tensor::<f32>()?;
+    Ok(plane.to_vec())
+}
+
+/// Two different synthetic portraits' input tensors at the model's configured size, for the
+/// batching probe.
+fn probe_inputs(spec: &ModelSpec) -> (Vec<f32>, Vec<f32>) {
+    let input = spec.input.as_ref().expect("validated at load");
+    let size = (input.width, input.height);
+    let gradient = RgbImage::from_fn(size.0, size.1, |x, y| {
+        image::Rgb([(x * 255 / size.0) as u8, (y * 255 / size.1) as u8, 128])
+    });
+    let disc = RgbImage::from_fn(size.0, size.1, |x, y| {
+        let (dx, dy) = (x as i64 - size.0 as i64 / 2, y as i64 - size.1 as i64 / 3);
+        let inside = dx * dx + dy * dy < (size.0 as i64 / 4).pow(2);
+        if inside {
+            image::Rgb([220, 180, 150])
+        } else {
+            image::Rgb([((x ^ y) & 0xff) as u8, 90, 40])
+        }
+    });
+    (
+        segment::preprocess(&gradient, input, size),
+        segment::preprocess(&disc, input, size),
+    )
+}
+
+/// Whether `spec`'s model runs batches: never when its batch dimension is fixed or the
+/// manifest says `batch = false`; otherwise when [`batching::probe`] finds batches run and
+/// match single runs (a manifest's `batch = true` then insists: a failed probe stops startup).
+fn decide_batching(
+    session: &mut Session,
+    spec: &ModelSpec,
+    symbolic: bool,
+) -> Result<bool, VisionSetupError> {
+    let refuse = |message: String| VisionSetupError::Model {
+        model: spec.name.clone(),
+        message,
+    };
+    match (spec.batch, symbolic) {
+        (Some(false), _) => return Ok(false),
+        (Some(true), false) => {
+            return Err(refuse(
+                "batch = true, but the model's batch dimension is fixed".into(),
+            ))
+        }
+        (None, false) => return Ok(false),
+        _ => {}
+    }
+    let input = spec.input.as_ref().expect("validated at load");
+    let size = (input.width, input.height);
+    let (a, b) = probe_inputs(spec);
+    let mut run =
+        |n: usize, data: Vec<f32>| infer(session, spec, n, size, data).map_err(|e| e.to_string());
+    match batching::probe(&mut run, a, b) {
+        Ok(()) => Ok(true),
+        Err(why) if spec.batch == Some(true) => Err(refuse(format!(
+            "batch = true, but batches do not run as single images: {why}"
+        ))),
+        Err(why) => {
+            tracing::info!(model = %spec.name, %why, "vision model runs one image at a time");
+            Ok(false)
+        }
+    }
+}
+
+/// Runs the inputs the batcher collected through a segmentation session, one output plane
+/// each. Inputs of the same size run together when the model may batch, in arrival order; a
+/// batch that fails is retried one image at a time, so one image cannot fail its neighbours.
 fn run_segmentation(
     session: &mut Session,
     spec: &ModelSpec,
-    batch_dynamic: bool,
+    batches: bool,
     inputs: Vec<SegInput>,
 ) -> Vec<SegOutput> {
-    let input = spec.input.as_ref().expect("validated at load");
-    let output_index = spec.output.as_ref().expect("validated at load").index;
-    let mut run = |n: usize, (w, h): (u32, u32), data: Vec<f32>| -> Result<Vec<f32>, VisionError> {
-        let (w, h) = (w as usize, h as usize);
-        let shape = match input.layout {
-            models::Layout::Nchw => vec![n, 3, h, w],
-            models::Layout::Nhwc => vec![n, h, w, 3],
-        };
-        let tensor = Tensor::from_array((shape, data)).map_err(failed)?;
-        let outputs = session.run(ort::inputs![tensor]).map_err(failed)?;
-        let (_, plane) = outputs[output_index]
-            .try_extract_tensor::<f32>()
-            .map_err(failed)?;
-        Ok(plane.to_vec())
+    let mut run = |n: usize, size: (u32, u32), data: Vec<f32>| -> Result<Vec<f32>, VisionError> {
+        infer(session, spec, n, size, data).map_err(|e| failed(&spec.name, e))
     };
     let mut results: Vec<Option<SegOutput>> = inputs.iter().map(|_| None).collect();
     let mut pending: Vec<(usize, SegInput)> = inputs.into_iter().enumerate().collect();
@@ -123,20 +207,21 @@ fn run_segmentation(
         let (group, rest): (Vec<_>, Vec<_>) =
             pending.into_iter().partition(|(_, i)| i.size == size);
         pending = rest;
-        if batch_dynamic && group.len() > 1 {
+        if batches && group.len() > 1 {
             let n = group.len();
             let (slots, data): (Vec<usize>, Vec<Vec<f32>>) =
                 group.into_iter().map(|(k, i)| (k, i.data)).unzip();
             match run(n, size, data.concat()) {
-                Ok(all) => {
-                    let per = all.len() / n;
-                    for (k, plane) in slots.into_iter().zip(all.chunks(per)) {
+                Ok(all) if all.len() % n == 0 => {
+                    for (k, plane) in slots.into_iter().zip(all.chunks(all.len() / n)) {
                         results[k] = Some(Ok(plane.to_vec()));
                     }
                 }
-                Err(e) => slots
-                    .into_iter()
-                    .for_each(|k| results[k] = Some(Err(e.clone()))),
+                _ => {
+                    for (k, one) in slots.into_iter().zip(data) {
+                        results[k] = Some(run(1, size, one));
+                    }
+                }
             }
         } else {
             for (k, i) in group {
@@ -150,19 +235,17 @@ fn run_segmentation(
         .collect()
 }
 
-fn run_faces(session: &mut Session, prepared: faces::Prepared) -> FaceOutput {
-    let tensor = Tensor::from_array((vec![1, 3, prepared.height, prepared.width], prepared.data))
-        .map_err(failed)?;
-    let outputs = session.run(ort::inputs![tensor]).map_err(failed)?;
-    let mut planes: [Vec<f32>; 12] = Default::default();
-    for (i, plane) in planes.iter_mut().enumerate() {
-        *plane = outputs[i]
-            .try_extract_tensor::<f32>()
-            .map_err(failed)?
-            .1
-            .to_vec();
-    }
-    Ok(planes)
+fn run_faces(session: &mut Session, model: &str, prepared: faces::Prepared) -> FaceOutput {
+    let run = |session: &mut Session| -> Result<[Vec<f32>; 12], ort::Error> {
+        let shape = vec![1, 3, prepared.height, prepared.width];
+        let outputs = session.run(ort::inputs![Tensor::from_array((shape, prepared.data))?])?;
+        let mut planes: [Vec<f32>; 12] = Default::default();
+        for (i, plane) in planes.iter_mut().enumerate() {
+            *plane = outputs[i].try_extract_tensor::<f32>()?.1.to_vec();
+        }
+        Ok(planes)
+    };
+    run(session).map_err(|e| failed(model, e))
 }
 
 impl Vision {
@@ -183,6 +266,7 @@ impl Vision {
         let wait = Duration::from_millis(config.max_wait_ms);
         let mut segmenters = HashMap::new();
         let mut faces_batcher = None;
+        let mut faces_model = String::new();
         for spec in &manifest.models {
             let mut bytes = models::read_verified(spec, &dir)?;
             if spec.kind == Kind::Segmentation {
@@ -222,20 +306,28 @@ impl Vision {
                 .clone();
             match spec.kind {
                 Kind::Segmentation => {
-                    let batch_dynamic = session
+                    let symbolic = session
                         .inputs()
                         .first()
                         .and_then(|i| i.dtype().tensor_shape())
                         .is_some_and(|s| s.first().is_some_and(|d| *d < 0));
+                    let batches = decide_batching(&mut session, spec, symbolic)?;
+                    tracing::info!(model = %spec.name, batches, "vision model batching decided");
+                    metrics
+                        .vision_batching
+                        .get_or_create(&ModelLabel {
+                            model: spec.name.clone(),
+                        })
+                        .set(i64::from(batches));
                     let run_spec = spec.clone();
                     let batcher = Batcher::spawn(
                         &spec.name,
-                        config.max_batch,
-                        wait,
+                        if batches { config.max_batch } else { 1 },
+                        if batches { wait } else { Duration::ZERO },
                         config.queue,
                         move |inputs: Vec<SegInput>| {
                             batch_size.observe(inputs.len() as f64);
-                            run_segmentation(&mut session, &run_spec, batch_dynamic, inputs)
+                            run_segmentation(&mut session, &run_spec, batches, inputs)
                         },
                     );
                     segmenters.insert(
@@ -247,6 +339,8 @@ impl Vision {
                     );
                 }
                 Kind::Faces => {
+                    let model = spec.name.clone();
+                    faces_model = spec.name.clone();
                     let batcher = Batcher::spawn(
                         &spec.name,
                         1,
@@ -256,7 +350,7 @@ impl Vision {
                             batch_size.observe(inputs.len() as f64);
                             inputs
                                 .into_iter()
-                                .map(|p| run_faces(&mut session, p))
+                                .map(|p| run_faces(&mut session, &model, p))
                                 .collect()
                         },
                     );
@@ -274,6 +368,8 @@ impl Vision {
             segmenters,
             default_segmenter: manifest.default_segmenter,
             faces,
+            faces_model,
+            errors: metrics.vision_errors.clone(),
         })
     }
 
@@ -314,6 +410,29 @@ impl Vision {
         names
     }
 
+    /// Counts a failed call in `atelier_vision_errors_total{model, reason}`. `model` is a
+    /// configured model's name (a name the guest made up is counted as `unknown`, so the
+    /// label's values stay bounded by the manifest).
+    fn counted<T>(&self, model: &str, result: Result<T, VisionError>) -> Result<T, VisionError> {
+        if let Err(e) = &result {
+            let known = model == self.faces_model || self.segmenters.contains_key(model);
+            let reason = match e {
+                VisionError::InvalidImage(_) => "invalid_image",
+                VisionError::UnknownModel(_) => "unknown_model",
+                VisionError::Overloaded => "overloaded",
+                VisionError::Unavailable(_) => "unavailable",
+                VisionError::Failed(_) => "failed",
+            };
+            self.errors
+                .get_or_create(&ModelReasonLabels {
+                    model: if known { model } else { "unknown" }.to_string(),
+                    reason: reason.to_string(),
+                })
+                .inc();
+        }
+        result
+    }
+
     /// The alpha matte of `image` from `model` (default when `None`); with `side`, an
     /// `any_size` model sees the image at that many pixels on its longer side.
     pub async fn segment(
@@ -323,7 +442,17 @@ impl Vision {
         side: Option<u32>,
     ) -> Result<Vec<u8>, VisionError> {
         let name = model.unwrap_or_else(|| self.default_segmenter.clone());
-        let segmenter = self.segmenters.get(&name).ok_or_else(|| {
+        let result = self.segment_with(image, &name, side).await;
+        self.counted(&name, result)
+    }
+
+    async fn segment_with(
+        &self,
+        image: Image,
+        name: &str,
+        side: Option<u32>,
+    ) -> Result<Vec<u8>, VisionError> {
+        let segmenter = self.segmenters.get(name).ok_or_else(|| {
             VisionError::UnknownModel(format!(
                 "{name:?}; available: {}",
                 self.segmenter_names().join(", ")
@@ -334,38 +463,45 @@ impl Vision {
         let input = segmenter.spec.input.clone().expect("validated at load");
         let output = segmenter.spec.output.clone().expect("validated at load");
         let model_size = input.size_for(size, side);
+        let fail = |e: tokio::task::JoinError| failed(name, e);
         let prepared = tokio::task::spawn_blocking(move || SegInput {
             data: segment::preprocess(&rgb, &input, model_size),
             size: model_size,
         })
         .await
-        .map_err(failed)?;
+        .map_err(fail)?;
         let plane = segmenter
             .batcher
             .submit(prepared)
             .map_err(|_| VisionError::Overloaded)?
             .await
-            .map_err(failed)??;
+            .map_err(|_| failed(name, "the model's worker stopped"))??;
         tokio::task::spawn_blocking(move || {
             segment::postprocess(&plane, model_size, output.normalize, size)
         })
         .await
-        .map_err(failed)
+        .map_err(fail)
     }
 
     /// Every face in `image`, best first.
     pub async fn detect(&self, image: Image) -> Result<Vec<faces::Detection>, VisionError> {
+        let result = self.detect_with(image).await;
+        self.counted(&self.faces_model, result)
+    }
+
+    async fn detect_with(&self, image: Image) -> Result<Vec<faces::Detection>, VisionError> {
+        let model = self.faces_model.as_str();
         let rgb = Self::to_rgb(image)?;
         let prepared = tokio::task::spawn_blocking(move || faces::preprocess(&rgb))
             .await
-            .map_err(failed)?;
+            .map_err(|e| failed(model, e))?;
         let (w, h, scale) = (prepared.width, prepared.height, prepared.scale);
         let outputs = self
             .faces
             .submit(prepared)
             .map_err(|_| VisionError::Overloaded)?
             .await
-            .map_err(failed)??;
+            .map_err(|_| failed(model, "the model's worker stopped"))??;
         let shape = faces::Prepared {
             data: Vec::new(),
             width: w,
@@ -467,4 +603,19 @@ pub fn add_to_linker<T: Send + 'static>(
     bindings::atelier::vision::faces::add_to_linker::<T, HasVision>(linker, view)?;
     bindings::atelier::vision::images::add_to_linker::<T, HasVision>(linker, view)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inference_failure_names_the_model_and_keeps_the_engine_text_out() {
+        let engine =
+            "Non-zero status code returned while running Reshape node. Name:'Transpose__363'";
+        let VisionError::Failed(message) = failed("selfie", engine) else {
+            panic!("not a failure")
+        };
+        assert_eq!(message, r#"model "selfie" could not process this image"#);
+    }
 }

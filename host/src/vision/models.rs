@@ -36,6 +36,10 @@ pub struct ModelSpec {
     pub licence: String,
     pub input: Option<InputSpec>,
     pub output: Option<OutputSpec>,
+    /// Segmentation only: `false` never batches the model; `true` insists (startup fails when
+    /// the model's batches do not run as its single images do); absent, a probe at load decides.
+    #[serde(default)]
+    pub batch: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
