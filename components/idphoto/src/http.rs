@@ -3,7 +3,9 @@
 //! segment, compose), so a slow request shows where its time went.
 
 use atelier_guest::{Request, Response, ServerTiming};
-use atelier_vision_guest::{decode_upload, faces, segmentation, to_image, vision_response};
+use atelier_vision_guest::{
+    decode_upload, error_code, faces, segmentation, to_image, vision_response,
+};
 use base64::Engine;
 use serde_json::json;
 
@@ -17,10 +19,19 @@ use crate::region::{Region, MODEL_SIDE};
 /// (the host's manifest names it; without it, the generous region is segmented instead).
 const LAYOUT_MODEL: &str = "selfie";
 
+/// How the segmented region was chosen, answered as `x-idphoto-placement` (and `placement`
+/// in JSON), so a photo made on the slower fallback path says so:
+/// - `selfie`: [`LAYOUT_MODEL`]'s matte placed the crop; the detailed model segmented it;
+/// - `direct`: the request asked for [`LAYOUT_MODEL`] itself, which segments the generous region;
+/// - `fallback:<reason>`: placing failed, the generous region was segmented instead; the reason
+///   is the vision error's code (`overloaded`, `vision_failed`, `unknown_model`, …), or
+///   `refused` when the photo was refused on the fast matte (the detailed matte then decides).
+struct Placement(String);
+
 /// Segments the region the crop needs and makes the photo; when the crop turns out to read
 /// beyond that region, segments the whole photo at the model's own size and makes it again.
-/// Also returns the region whose matte was used. Marks `layout`, `segment` and `compose` on
-/// `timing`.
+/// Also returns the region whose matte was used and how it was placed. Marks `layout`,
+/// `segment` and `compose` on `timing`.
 ///
 /// The region: for the detailed (default) model, the crop placed with [`LAYOUT_MODEL`]'s
 /// matte plus a margin, at a fixed detail per face height; for the fast model itself, or when
@@ -31,18 +42,22 @@ fn segment_and_make(
     options: &Options,
     eye_angle: &impl Fn(&image::RgbImage) -> Option<f32>,
     timing: &mut ServerTiming,
-) -> Result<(Result<photo::Finished, PhotoError>, Region), Response> {
+) -> Result<(Result<photo::Finished, PhotoError>, Region, Placement), Response> {
     let size = rgb.dimensions();
     let model = options.model.as_deref();
     let broad = Region::around(face, size);
-    let (region, side) = match model {
-        Some(LAYOUT_MODEL) => (broad, MODEL_SIDE),
+    let (region, side, placement) = match model {
+        Some(LAYOUT_MODEL) => (broad, MODEL_SIDE, Placement("direct".into())),
         _ => {
             let placed = placed_region(rgb, face, options, broad);
             timing.mark("layout");
             match placed {
-                Some(tight) => (tight, tight.model_side(face)),
-                None => (broad, MODEL_SIDE),
+                Ok(tight) => (
+                    tight,
+                    tight.model_side(face),
+                    Placement(LAYOUT_MODEL.into()),
+                ),
+                Err(reason) => (broad, MODEL_SIDE, Placement(format!("fallback:{reason}"))),
             }
         }
     };
@@ -53,7 +68,7 @@ fn segment_and_make(
     })?;
     timing.mark("compose");
     if !matches!(made, Err(PhotoError::OutsideRegion)) {
-        return Ok((made, region));
+        return Ok((made, region, placement));
     }
     let whole = Region::whole(size);
     let matte = segmentation::segment(&to_image(rgb), model);
@@ -62,29 +77,31 @@ fn segment_and_make(
         photo::make(rgb, alpha, whole, face, options, eye_angle)
     })?;
     timing.mark("compose");
-    Ok((made, whole))
+    Ok((made, whole, placement))
 }
 
 /// The tight region: where [`LAYOUT_MODEL`]'s matte of the generous region places the crop,
-/// plus a margin. `None` when that model is missing or busy, or the photo is refused with its
-/// matte (the detailed matte then decides).
+/// plus a margin. `Err` with the reason (see [`Placement`]) when that model is missing,
+/// busy or failing, or the photo is refused with its matte.
 fn placed_region(
     rgb: &image::RgbImage,
     face: &FaceBox,
     options: &Options,
     broad: Region,
-) -> Option<Region> {
+) -> Result<Region, &'static str> {
     let size = rgb.dimensions();
-    let matte = segmentation::segment(&to_image(&broad.crop(rgb)), Some(LAYOUT_MODEL)).ok()?;
-    let alpha = broad.paste(matte, size)?;
+    let matte = segmentation::segment(&to_image(&broad.crop(rgb)), Some(LAYOUT_MODEL))
+        .map_err(|e| error_code(&e))?;
+    let alpha = broad.paste(matte, size).ok_or("matte_size")?;
     let matte = geometry::Matte {
         alpha: alpha.as_raw(),
         width: size.0,
         height: size.1,
     };
     let out = (options.preset.width_px, options.preset.height_px);
-    let placement = geometry::place(face, &matte, &options.preset, out, 0.0).ok()?;
-    Some(Region::around_crop(&placement, face, size))
+    let placement =
+        geometry::place(face, &matte, &options.preset, out, 0.0).map_err(|_| "refused")?;
+    Ok(Region::around_crop(&placement, face, size))
 }
 
 /// Runs `make` on the matte of `region` pasted into a whole-photo matte, or answers the
@@ -182,10 +199,11 @@ fn make(req: &Request) -> Response {
         let (l, r) = (largest.landmarks.first()?, largest.landmarks.get(1)?);
         Some((r.y - l.y).atan2(r.x - l.x).to_degrees())
     };
-    let (made, segmented) = match segment_and_make(&rgb, &face, &options, &eye_angle, &mut timing) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let (made, segmented, placement) =
+        match segment_and_make(&rgb, &face, &options, &eye_angle, &mut timing) {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
     let finished = match made {
         Ok(f) => f,
         Err(PhotoError::Refused(r)) => {
@@ -232,6 +250,7 @@ fn make(req: &Request) -> Response {
                 "face": { "x": face_box[0], "y": face_box[1], "width": face_box[2], "height": face_box[3] },
                 "geometry": g,
                 "segmented": { "x": segmented.x, "y": segmented.y, "width": segmented.width, "height": segmented.height },
+                "placement": placement.0,
                 "rules": options.preset.head,
             }),
         )
@@ -256,6 +275,7 @@ fn make(req: &Request) -> Response {
         )
         .with_header("x-idphoto-tilt-deg", format!("{:.2}", g.tilt_corrected_deg))
         .with_header("x-idphoto-copies", finished.copies.to_string())
+        .with_header("x-idphoto-placement", placement.0)
         .with_header(
             "x-idphoto-segmented",
             format!(

@@ -78,6 +78,11 @@ pub fn vision_response(e: &VisionError) -> Response {
     }
 }
 
+/// The error code a vision error is answered with (`overloaded`, `vision_failed`, …).
+pub fn error_code(e: &VisionError) -> &'static str {
+    status_of(e).1
+}
+
 /// HTTP status and error code for a vision error.
 fn status_of(e: &VisionError) -> (u16, &'static str, String) {
     match e {
