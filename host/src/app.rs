@@ -78,7 +78,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let keys = admin::keys(&manifest.tenants, &manifest.admin).map_err(anyhow::Error::msg)?;
-    let server = Server::new(metrics.clone(), keys);
+    let server = Server::new(metrics.clone(), keys, manifest.server.clone());
     let table = server.table();
     let drain = Duration::from_millis(manifest.server.drain_timeout_ms);
     tracing::info!(addr = %listener.local_addr()?, "listening");

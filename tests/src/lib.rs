@@ -92,7 +92,13 @@ impl Server {
     /// binary runs while it lives.
     pub fn start_alone(manifest: &str) -> Server {
         let share = Share::Alone(QUIET.write().unwrap_or_else(|e| e.into_inner()));
-        Self::launch(tempfile::tempdir().unwrap(), manifest, &[], share)
+        Self::launch(tempfile::tempdir().unwrap(), "", manifest, &[], share)
+    }
+
+    /// Like [`Server::start`] with more `[server]` settings (`key = value` lines).
+    pub fn start_with_server(server: &str, manifest: &str) -> Server {
+        let share = Share::Shared(QUIET.read().unwrap_or_else(|e| e.into_inner()));
+        Self::launch(tempfile::tempdir().unwrap(), server, manifest, &[], share)
     }
 
     /// Like [`Server::start`] with extra environment variables.
@@ -104,17 +110,18 @@ impl Server {
     /// Starts in a given folder (its `cache/` persists between starts of the same folder).
     pub fn start_in(dir: tempfile::TempDir, manifest: &str, env: &[(&str, &str)]) -> Server {
         let share = Share::Shared(QUIET.read().unwrap_or_else(|e| e.into_inner()));
-        Self::launch(dir, manifest, env, share)
+        Self::launch(dir, "", manifest, env, share)
     }
 
     /// [`Server::start_in`] for a test that measures time (see [`Server::start_alone`]).
     pub fn start_in_alone(dir: tempfile::TempDir, manifest: &str) -> Server {
         let share = Share::Alone(QUIET.write().unwrap_or_else(|e| e.into_inner()));
-        Self::launch(dir, manifest, &[], share)
+        Self::launch(dir, "", manifest, &[], share)
     }
 
     fn launch(
         dir: tempfile::TempDir,
+        server: &str,
         manifest: &str,
         env: &[(&str, &str)],
         share: Share,
@@ -123,7 +130,7 @@ impl Server {
         let path = dir.path().join("atelier.toml");
         let cache = dir.path().join("cache");
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndrain_timeout_ms = 5000\n\n[runtime]\ncache_dir = {cache:?}\n\n{manifest}"
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndrain_timeout_ms = 5000\n{server}\n\n[runtime]\ncache_dir = {cache:?}\n\n{manifest}"
         );
         std::fs::write(&path, text).unwrap();
         let log = dir.path().join("server.log");

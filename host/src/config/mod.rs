@@ -92,6 +92,18 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout_ms: u64,
+    /// Connections open at once; one more is closed right after it is accepted.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (from the first byte it may send,
+    /// also while a kept-alive connection waits for its next request); then the connection closes.
+    pub header_timeout_ms: u64,
+    /// Time a client has to send a request's whole body → 408 `body_timeout`.
+    pub body_timeout_ms: u64,
+    /// Largest request head (request line and headers) → 431.
+    pub max_header_bytes: usize,
+    /// Request headers removed before any guest sees them (case-insensitive). A tenant's
+    /// function never sees `Authorization`, whatever this says.
+    pub strip_headers: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +111,11 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: ([127, 0, 0, 1], 8080).into(),
             drain_timeout_ms: 10_000,
+            max_connections: 4096,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            max_header_bytes: 16 << 10,
+            strip_headers: vec!["authorization".into(), "proxy-authorization".into()],
         }
     }
 }
@@ -238,6 +255,23 @@ impl Manifest {
             .map_err(|m| at(None, format!("[defaults]: {m}")))?;
         if raw.runtime.epoch_tick_ms == 0 {
             return Err(at(None, "runtime.epoch_tick_ms must be at least 1".into()));
+        }
+        let server = &raw.server;
+        if server.max_connections == 0
+            || server.header_timeout_ms == 0
+            || server.body_timeout_ms == 0
+        {
+            return Err(at(
+                None,
+                "server.max_connections, header_timeout_ms and body_timeout_ms must be at least 1"
+                    .into(),
+            ));
+        }
+        if !(1024..=1 << 20).contains(&server.max_header_bytes) {
+            return Err(at(
+                None,
+                "server.max_header_bytes must be 1024 to 1048576".into(),
+            ));
         }
 
         let mut names = HashSet::new();

@@ -10,7 +10,10 @@
 //!
 //! Invariants: the listener is bound before functions are loaded, so `/healthz` answers at once
 //! and `/readyz` says 503 until every function is ready; on shutdown the listener closes first,
-//! then in-flight requests drain up to the manifest's drain timeout.
+//! then in-flight requests drain up to the manifest's drain timeout. At most
+//! `server.max_connections` connections are open (one more is closed as soon as it is
+//! accepted); a client gets `header_timeout_ms` for each request head (also while a kept-alive
+//! connection idles) and `max_header_bytes` for it (431 beyond).
 
 mod dispatch;
 pub mod limits;
@@ -25,10 +28,12 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
+use crate::config::ServerConfig;
 use crate::runtime::Function;
 use crate::telemetry::Metrics;
 use crate::tenancy::{Deployments, Keys, Tenant};
@@ -77,15 +82,17 @@ pub struct Server {
     deployments: ArcSwapOption<Deployments>,
     keys: Keys,
     metrics: Arc<Metrics>,
+    config: ServerConfig,
 }
 
 impl Server {
-    pub fn new(metrics: Arc<Metrics>, keys: Keys) -> Arc<Self> {
+    pub fn new(metrics: Arc<Metrics>, keys: Keys, config: ServerConfig) -> Arc<Self> {
         Arc::new(Server {
             routes: Arc::new(ArcSwapOption::empty()),
             deployments: ArcSwapOption::empty(),
             keys,
             metrics,
+            config,
         })
     }
 
@@ -108,6 +115,11 @@ impl Server {
         drain: Duration,
     ) {
         let graceful = GracefulShutdown::new();
+        let open = Arc::new(Semaphore::new(self.config.max_connections));
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_millis(self.config.header_timeout_ms))
+            .max_header_size(self.config.max_header_bytes);
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -121,18 +133,24 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            let Ok(slot) = open.clone().try_acquire_owned() else {
+                self.metrics.connections_refused.inc();
+                tracing::warn!(%peer, max = self.config.max_connections, "too many connections; closing a new one");
+                drop(stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let server = self.clone();
             let service = hyper::service::service_fn(move |req| {
                 let server = server.clone();
                 async move { Ok::<_, std::convert::Infallible>(server.dispatch(req).await) }
             });
-            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn);
+            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
+                drop(slot);
             });
         }
         drop(listener);

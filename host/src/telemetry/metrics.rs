@@ -19,7 +19,53 @@ pub struct FunctionLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub function: String,
-    pub status: u16,
+    /// See [`status_label`].
+    pub status: &'static str,
+}
+
+/// Statuses counted by their own value; a guest chooses its status, so any other is counted
+/// by its class (`1xx` … `5xx`), keeping the label's values bounded.
+const COUNTED_STATUSES: [(u16, &str); 26] = [
+    (200, "200"),
+    (201, "201"),
+    (202, "202"),
+    (204, "204"),
+    (206, "206"),
+    (301, "301"),
+    (302, "302"),
+    (304, "304"),
+    (307, "307"),
+    (308, "308"),
+    (400, "400"),
+    (401, "401"),
+    (403, "403"),
+    (404, "404"),
+    (405, "405"),
+    (408, "408"),
+    (409, "409"),
+    (413, "413"),
+    (415, "415"),
+    (422, "422"),
+    (429, "429"),
+    (431, "431"),
+    (500, "500"),
+    (502, "502"),
+    (503, "503"),
+    (504, "504"),
+];
+
+/// The `status` label of a response status: its own value when common, else its class.
+pub fn status_label(status: u16) -> &'static str {
+    if let Some((_, label)) = COUNTED_STATUSES.iter().find(|(s, _)| *s == status) {
+        return label;
+    }
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -54,6 +100,8 @@ pub struct Metrics {
     pub traps: Family<FunctionLabel, Counter>,
     pub timeouts: Family<FunctionLabel, Counter>,
     pub rejected: Family<FunctionLabel, Counter>,
+    /// Connections closed on accept because `server.max_connections` were open.
+    pub connections_refused: Counter,
     /// 1 for the execution provider each vision model actually runs on.
     pub vision_provider: Family<ProviderLabels, Gauge>,
     pub vision_batch_size: Family<ModelLabel, Histogram, fn() -> Histogram>,
@@ -82,6 +130,7 @@ impl Metrics {
         let traps = Family::<FunctionLabel, Counter>::default();
         let timeouts = Family::<FunctionLabel, Counter>::default();
         let rejected = Family::<FunctionLabel, Counter>::default();
+        let connections_refused = Counter::default();
         let vision_provider = Family::<ProviderLabels, Gauge>::default();
         let vision_batching = Family::<ModelLabel, Gauge>::default();
         let vision_errors = Family::<ModelReasonLabels, Counter>::default();
@@ -117,6 +166,11 @@ impl Metrics {
             rejected.clone(),
         );
         registry.register(
+            "connections_refused",
+            "Connections closed on accept because server.max_connections were open",
+            connections_refused.clone(),
+        );
+        registry.register(
             "vision_provider",
             "Execution provider each vision model runs on (1 = in use)",
             vision_provider.clone(),
@@ -144,6 +198,7 @@ impl Metrics {
             traps,
             timeouts,
             rejected,
+            connections_refused,
             vision_provider,
             vision_batch_size,
             vision_batching,
@@ -162,5 +217,19 @@ impl Metrics {
         FunctionLabel {
             function: function.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_label;
+
+    #[test]
+    fn uncommon_statuses_are_counted_by_class() {
+        assert_eq!(status_label(200), "200");
+        assert_eq!(status_label(504), "504");
+        assert_eq!(status_label(299), "2xx");
+        assert_eq!(status_label(418), "4xx");
+        assert_eq!(status_label(599), "5xx");
     }
 }
