@@ -21,9 +21,9 @@ hosts = ["quiet.test"]
 quotas = { max_concurrency = 64 }
 TOML
 ports_free 8591
-ATELIER_ADMIN_TOKEN=bench target/release/atelier serve --config /tmp/atelier-bench-tenants.toml 2>/dev/null & a=$!
+ATELIER_ADMIN_TOKEN=bench-operator-token target/release/atelier serve --config /tmp/atelier-bench-tenants.toml 2>/dev/null & a=$!
 wait_http http://127.0.0.1:8591/readyz
-export ATELIER_TOKEN=bench ATELIER_URL=http://127.0.0.1:8591
+export ATELIER_TOKEN=bench-operator-token ATELIER_URL=http://127.0.0.1:8591
 target/release/atelier deploy target/wasm32-wasip2/release/hello.wasm --tenant quiet --name hello --route /hello --public >/dev/null
 target/release/atelier deploy target/wasm32-wasip2/release/chaos.wasm --tenant noisy --name chaos --route /chaos --public >/dev/null
 CONNS=${QUIET_CONNS:-8}

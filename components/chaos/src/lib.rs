@@ -4,6 +4,7 @@
 //! - `spin`: an infinite loop (CPU deadline), `hog`: allocates until memory runs out (memory cap),
 //! - `sleep?ms=N`: blocks on a WASI clock (wall-clock timeout, concurrency limit),
 //! - `panic`: traps, `echo`: returns the body (body-size limit), `log`: writes to stdout/stderr,
+//! - `headers`: the request headers it received, as JSON (what the host strips and adds),
 //! - `fetch?url=http://host[:port]/path`: makes an outbound HTTP request (outbound allow-list).
 #![cfg(target_arch = "wasm32")]
 
@@ -44,6 +45,14 @@ impl wasip2::exports::http::incoming_handler::Guest for Chaos {
                     Response::bytes("text/plain", format!("slept {ms} ms\n").into_bytes())
                 }
                 "panic" => panic!("chaos: asked to panic"),
+                "headers" => {
+                    let seen: Vec<_> = req
+                        .headers
+                        .iter()
+                        .map(|(k, v)| [k.clone(), String::from_utf8_lossy(v).into_owned()])
+                        .collect();
+                    Response::json(200, &serde_json::json!({ "headers": seen }))
+                }
                 "log" => {
                     println!("chaos says hello on stdout");
                     eprintln!("chaos says hello on stderr");

@@ -1,28 +1,35 @@
 //! One request through the server: ops paths, routing, limits, the function, metrics.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{header, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use super::limits::read_body;
+use super::limits::{discard, read_body, Refusal};
 use super::reply::{self, Body};
 use super::Server;
 use crate::runtime::InvokeError;
-use crate::telemetry::metrics::RequestLabels;
+use crate::telemetry::metrics::{status_label, RequestLabels};
 use crate::telemetry::Metrics;
+use crate::tenancy::Principal;
+
+/// The header in which a guest learns who called it: `operator`, `tenant:<id>`, or absent for
+/// an anonymous caller. A client's own value is always removed.
+pub const CALLER_HEADER: &str = "x-atelier-caller";
 
 impl Server {
     pub(super) async fn dispatch(&self, request: Request<Incoming>) -> Response<Body> {
-        if let Some(response) = self.ops(request.method(), request.uri().path()) {
+        if let Some(response) = self.ops(request.method(), request.uri().path(), request.headers())
+        {
             return response;
         }
         let path = request.uri().path();
         if path == "/admin" || path.starts_with("/admin/") {
             return match self.deployments.load_full() {
                 Some(deployments) => {
-                    crate::tenancy::admin::handle(&deployments, &self.keys, request).await
+                    let within = self.body_timeout();
+                    crate::tenancy::admin::handle(&deployments, &self.keys, request, within).await
                 }
                 None => reply::overloaded("functions are still loading", None, 1),
             };
@@ -41,19 +48,27 @@ impl Server {
             .resolve(host.as_deref(), request.uri().path())
             .cloned()
         else {
-            return reply::error(
+            let answer = reply::error(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 &format!("no function is routed at {}", request.uri().path()),
                 None,
             );
+            discard(request.into_body(), 0, self.body_timeout());
+            return answer;
         };
         let function = &deployed.function;
         let name = function.name();
         let started = Instant::now();
         let response = match self.admit_tenant(&deployed, &request) {
-            Ok(tenant_permit) => self.run(&deployed, request, tenant_permit).await,
-            Err(refused) => refused.response(name),
+            Ok((caller, tenant_permit)) => {
+                self.run(&deployed, request, caller, tenant_permit).await
+            }
+            Err(refused) => {
+                let limit = function.limits().max_body_bytes;
+                discard(request.into_body(), limit, self.body_timeout());
+                refused.response(name)
+            }
         };
         let label = Metrics::label(name);
         self.metrics
@@ -64,7 +79,7 @@ impl Server {
             .requests
             .get_or_create(&RequestLabels {
                 function: name.to_string(),
-                status: response.status().as_u16(),
+                status: status_label(response.status().as_u16()),
             })
             .inc();
         if response.status() == StatusCode::SERVICE_UNAVAILABLE {
@@ -77,6 +92,7 @@ impl Server {
         &self,
         deployed: &super::Deployed,
         request: Request<Incoming>,
+        caller: Option<Principal>,
         tenant_permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Response<Body> {
         let function = &deployed.function;
@@ -87,14 +103,23 @@ impl Server {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        let body = match read_body(body, content_length, function.limits().max_body_bytes).await {
+        let max_body = function.limits().max_body_bytes;
+        let refused = |refusal: Refusal, body| {
+            discard(body, max_body, self.body_timeout());
+            refusal.response(name)
+        };
+        if content_length.is_some_and(|len| len > max_body) {
+            return refused(Refusal::BodyTooLarge { max: max_body }, body);
+        }
+        let permit = match deployed.gate.enter() {
+            Ok(permit) => permit,
+            Err(refusal) => return refused(refusal, body),
+        };
+        let body = match read_body(body, content_length, max_body, self.body_timeout()).await {
             Ok(body) => body,
             Err(refusal) => return refusal.response(name),
         };
-        let permit = match deployed.gate.enter() {
-            Ok(permit) => permit,
-            Err(refusal) => return refusal.response(name),
-        };
+        self.guest_headers(&mut parts.headers, deployed.owner.is_some(), caller);
         // wasi:http needs an authority; HTTP/1.0 clients may send no Host header.
         if parts.uri.authority().is_none() && !parts.headers.contains_key(header::HOST) {
             parts
@@ -110,6 +135,43 @@ impl Server {
         {
             Ok(response) => response,
             Err(error) => error_response(&error, name),
+        }
+    }
+}
+
+impl Server {
+    /// How long a client has to send a body (and a refused one is drained, at most).
+    pub(super) fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.body_timeout_ms)
+    }
+
+    /// What a guest sees of the request's headers: the credentials gone (the operator's
+    /// `strip_headers`, and always `Authorization` for a tenant's function), who called in
+    /// [`CALLER_HEADER`].
+    fn guest_headers(
+        &self,
+        headers: &mut http::HeaderMap,
+        tenant_function: bool,
+        caller: Option<Principal>,
+    ) {
+        let caller = caller.or_else(|| {
+            let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok();
+            self.keys.principal(authorization)
+        });
+        for name in &self.config.strip_headers {
+            headers.remove(name.as_str());
+        }
+        if tenant_function {
+            headers.remove(header::AUTHORIZATION);
+        }
+        headers.remove(CALLER_HEADER);
+        let who = match caller {
+            Some(Principal::Operator) => "operator".to_string(),
+            Some(Principal::Tenant(t)) => format!("tenant:{t}"),
+            None => return,
+        };
+        if let Ok(value) = header::HeaderValue::from_str(&who) {
+            headers.insert(CALLER_HEADER, value);
         }
     }
 }

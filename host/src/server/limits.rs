@@ -1,10 +1,13 @@
-//! Request limits enforced before a function runs: body size (413) and concurrent instances
-//! (503 + Retry-After).
+//! Request limits enforced before a function runs: concurrent instances (503 + Retry-After),
+//! body size (413) and the time to send the body (408).
 //!
-//! Invariant: a request reaches [`crate::runtime::Function::invoke`] only with its whole body read
-//! within the function's cap and a concurrency permit that lives as long as its instance.
+//! Invariant: a request reaches [`crate::runtime::Function::invoke`] only with a concurrency
+//! permit taken before its body was read (so bodies held in memory are bounded by
+//! `max_concurrency × max_body_kb` per function), its whole body read within the function's cap
+//! and time, and the permit living as long as its instance.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -18,6 +21,7 @@ use super::reply::{self, Body};
 #[derive(Debug)]
 pub enum Refusal {
     BodyTooLarge { max: u64 },
+    BodyTimeout { after: Duration },
     BadBody(String),
     Saturated { max: u32 },
 }
@@ -30,6 +34,15 @@ impl Refusal {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 &format!("request body exceeds this function's limit of {max} bytes"),
+                Some(function),
+            ),
+            Refusal::BodyTimeout { after } => reply::error(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                &format!(
+                    "the request body did not arrive within {} ms",
+                    after.as_millis()
+                ),
                 Some(function),
             ),
             Refusal::BadBody(e) => reply::error(
@@ -47,20 +60,43 @@ impl Refusal {
     }
 }
 
-/// Reads a whole request body of at most `max` bytes.
+/// Reads a whole request body of at most `max` bytes, arriving within `within`.
 pub async fn read_body(
     body: Incoming,
     content_length: Option<u64>,
     max: u64,
+    within: Duration,
 ) -> Result<Bytes, Refusal> {
     if content_length.is_some_and(|len| len > max) {
         return Err(Refusal::BodyTooLarge { max });
     }
-    match Limited::new(body, max as usize).collect().await {
+    let collected = tokio::time::timeout(within, Limited::new(body, max as usize).collect())
+        .await
+        .map_err(|_| Refusal::BodyTimeout { after: within })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Refusal::BodyTooLarge { max }),
         Err(e) => Err(Refusal::BadBody(e.to_string())),
     }
+}
+
+/// Reads what a client still sends of a refused request's body and drops it, at most `max`
+/// bytes within `within`, keeping nothing: the client, which may still be writing, then reads
+/// the refusal instead of a reset connection (a "lingering close").
+pub fn discard(body: Incoming, max: u64, within: Duration) {
+    tokio::spawn(async move {
+        let mut body = body;
+        let drain = async {
+            let mut seen = 0u64;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if seen > max {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, drain).await;
+    });
 }
 
 /// Bounds the instances of one function running at once.

@@ -2,6 +2,10 @@
 //! `/healthz` (the process is up), `/readyz` (every function compiled and every model loaded),
 //! `/metrics` (Prometheus text format). They answer GET and HEAD (hyper sends HEAD's headers
 //! without the body); any other method gets 405 with `Allow`.
+//!
+//! Invariant: `/metrics` (which names every tenant's functions) needs the operator token as
+//! soon as the server knows any key; only a server without keys (the single-node default)
+//! serves it to anyone.
 
 use http::{Method, StatusCode};
 
@@ -10,7 +14,12 @@ use super::Server;
 
 impl Server {
     /// Answers an ops path, or `None` when `path` is not one.
-    pub(super) fn ops(&self, method: &Method, path: &str) -> Option<http::Response<Body>> {
+    pub(super) fn ops(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &http::HeaderMap,
+    ) -> Option<http::Response<Body>> {
         let is_ops = matches!(path, "/healthz" | "/readyz" | "/metrics");
         if is_ops && method != Method::GET && method != Method::HEAD {
             return Some(reply::method_not_allowed(method, "GET, HEAD"));
@@ -26,6 +35,12 @@ impl Server {
                 "functions are still loading",
                 None,
             ),
+            "/metrics" if !self.may_read_metrics(headers) => reply::error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "/metrics needs the operator token (Authorization: Bearer <token>)",
+                None,
+            ),
             "/metrics" => reply::text(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -33,5 +48,15 @@ impl Server {
             ),
             _ => return None,
         })
+    }
+
+    fn may_read_metrics(&self, headers: &http::HeaderMap) -> bool {
+        if self.keys.is_empty() {
+            return true;
+        }
+        let authorization = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.keys.principal(authorization) == Some(crate::tenancy::Principal::Operator)
     }
 }

@@ -9,6 +9,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::reply::{self, Body};
 use super::{Deployed, Server};
 use crate::tenancy::quota::QuotaRefusal;
+use crate::tenancy::Principal;
 
 /// Why a tenant's function did not run.
 #[derive(Debug)]
@@ -61,17 +62,18 @@ impl TenantRefusal {
 }
 
 impl Server {
-    /// `Ok(permit)` when the request may run (the permit counts against the tenant's instances
-    /// until the instance is gone), or why not.
+    /// `Ok((caller, permit))` when the request may run (the caller when its key was checked;
+    /// the permit counts against the tenant's instances until the instance is gone), or why not.
     pub(super) fn admit_tenant(
         &self,
         deployed: &Deployed,
         request: &Request<Incoming>,
-    ) -> Result<Option<OwnedSemaphorePermit>, TenantRefusal> {
+    ) -> Result<(Option<Principal>, Option<OwnedSemaphorePermit>), TenantRefusal> {
         let Some(owner) = &deployed.owner else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let tenant = owner.tenant.id();
+        let mut caller = None;
         if !owner.public {
             let authorization = request
                 .headers()
@@ -80,11 +82,11 @@ impl Server {
             match self.keys.principal(authorization) {
                 None => return Err(TenantRefusal::Unauthorized),
                 Some(p) if !p.may_act_for(tenant) => return Err(TenantRefusal::Forbidden),
-                Some(_) => {}
+                Some(p) => caller = Some(p),
             }
         }
         match owner.tenant.quota.admit() {
-            Ok(permit) => Ok(Some(permit)),
+            Ok(permit) => Ok((caller, Some(permit))),
             Err(QuotaRefusal::RateLimited(wait)) => Err(TenantRefusal::RateLimited {
                 tenant: tenant.to_string(),
                 retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u32,

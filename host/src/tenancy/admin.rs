@@ -10,6 +10,10 @@
 //! Every call needs `Authorization: Bearer <token>`: the operator's token acts for every tenant,
 //! a tenant's key only for its own (another tenant's paths answer 403). A known path asked with
 //! another method answers 405 with `Allow`.
+//!
+//! Invariant: nothing of a body is kept before the caller is authenticated and authorised and
+//! the path, method and tenant are known; refusals answer right after the headers, and what the
+//! client still sends of the body is read and dropped (bounded in bytes and time).
 
 use std::sync::Arc;
 
@@ -21,7 +25,7 @@ use super::deployments::{DeployError, Deployments};
 use super::store::Spec;
 use super::{Keys, Principal};
 use crate::runtime::LoadError;
-use crate::server::limits::read_body;
+use crate::server::limits::{discard, read_body};
 use crate::server::reply::{self, Body};
 
 fn json_reply(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
@@ -131,34 +135,40 @@ pub async fn handle(
     deployments: &Arc<Deployments>,
     keys: &Keys,
     request: Request<Incoming>,
+    body_within: std::time::Duration,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let mut body = Some(body);
+    let response = answer(deployments, keys, &parts, &mut body, body_within).await;
+    if let Some(unread) = body {
+        discard(unread, deployments.max_component_bytes(), body_within);
+    }
+    response
+}
+
+/// Answers the request; takes the body out of `body` only to deploy it.
+async fn answer(
+    deployments: &Arc<Deployments>,
+    keys: &Keys,
+    request: &http::request::Parts,
+    body: &mut Option<Incoming>,
+    body_within: std::time::Duration,
 ) -> Response<Body> {
     let principal = keys.principal(
         request
-            .headers()
+            .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
-    let path = request.uri().path().to_string();
+    let path = request.uri.path().to_string();
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    let method = request.method().clone();
-    let query = request.uri().query().unwrap_or_default().to_string();
-    // The upload (bounded) is read whole before any answer, so a refusal reaches a client
-    // still sending rather than a reset connection.
+    let method = request.method.clone();
+    let query = request.uri.query().unwrap_or_default().to_string();
     let content_length = request
-        .headers()
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let body = match read_body(
-        request.into_body(),
-        content_length,
-        deployments.max_component_bytes(),
-    )
-    .await
-    {
-        Ok(b) => b,
-        Err(refusal) => return refusal.response("admin"),
-    };
     let Some(principal) = principal else {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -242,6 +252,18 @@ pub async fn handle(
                 Ok(s) => s,
                 Err(e) => return deploy_error(&e),
             };
+            let upload = body.take().expect("only a deploy takes the body, once");
+            let body = match read_body(
+                upload,
+                content_length,
+                deployments.max_component_bytes(),
+                body_within,
+            )
+            .await
+            {
+                Ok(b) => b,
+                Err(refusal) => return refusal.response("admin"),
+            };
             if body.is_empty() {
                 return error(
                     StatusCode::BAD_REQUEST,
@@ -278,23 +300,43 @@ pub async fn handle(
     }
 }
 
-/// Principals the manifest and environment define.
+/// Shortest operator token `ATELIER_ADMIN_TOKEN` may hold.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Principals the manifest and environment define. A key given twice (to one principal or
+/// two) and an environment token under [`MIN_TOKEN_CHARS`] are startup errors.
 pub fn keys(
     tenants: &[crate::config::TenantConfig],
     admin: &crate::config::AdminConfig,
 ) -> Result<Keys, String> {
-    let mut keys = Keys::default();
+    let mut given = Vec::new();
     if let Some(hash) = admin.token_hash()? {
-        keys.add(hash, Principal::Operator);
+        given.push((hash, Principal::Operator, "admin.token"));
     }
     if let Ok(token) = std::env::var("ATELIER_ADMIN_TOKEN") {
-        if !token.is_empty() {
-            keys.add(super::auth::hash(&token), Principal::Operator);
+        if token.chars().count() < MIN_TOKEN_CHARS {
+            return Err(format!(
+                "ATELIER_ADMIN_TOKEN must be at least {MIN_TOKEN_CHARS} characters"
+            ));
         }
+        given.push((
+            super::auth::hash(&token),
+            Principal::Operator,
+            "ATELIER_ADMIN_TOKEN",
+        ));
     }
     for t in tenants {
         for h in &t.key_hashes {
-            keys.add(h.clone(), Principal::Tenant(t.id.clone()));
+            given.push((h.clone(), Principal::Tenant(t.id.clone()), "api_keys"));
+        }
+    }
+    let mut keys = Keys::default();
+    for (hash, principal, place) in given {
+        let who = format!("{principal:?}");
+        if let Err(holder) = keys.add(hash, principal) {
+            return Err(format!(
+                "a key in {place} ({who}) is also given to {holder:?}: every key must be distinct"
+            ));
         }
     }
     Ok(keys)

@@ -36,9 +36,21 @@ pub fn hash(token: &str) -> String {
 }
 
 impl Keys {
-    /// Adds a hash (lowercase hex) for a principal.
-    pub fn add(&mut self, hash: String, principal: Principal) {
-        self.by_hash.insert(hash, principal);
+    /// Adds a hash (lowercase hex) for a principal; a hash already given (to anyone) is
+    /// refused with its holder, since one key would silently stand for two principals.
+    pub fn add(&mut self, hash: String, principal: Principal) -> Result<(), Principal> {
+        match self.by_hash.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(held) => Err(held.get().clone()),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(principal);
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether no token at all is configured (the single-node default).
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
     }
 
     /// The principal of an `Authorization: Bearer <token>` header value, if the token is known.
@@ -58,8 +70,14 @@ mod tests {
     #[test]
     fn tokens_are_matched_by_hash() {
         let mut keys = Keys::default();
-        keys.add(hash("op-secret"), Principal::Operator);
-        keys.add(hash("a-key"), Principal::Tenant("a".into()));
+        keys.add(hash("op-secret"), Principal::Operator).unwrap();
+        keys.add(hash("a-key"), Principal::Tenant("a".into()))
+            .unwrap();
+        assert_eq!(
+            keys.add(hash("a-key"), Principal::Tenant("b".into())),
+            Err(Principal::Tenant("a".into())),
+            "a key given twice is refused, not shadowed"
+        );
         assert_eq!(
             keys.principal(Some("Bearer op-secret")),
             Some(Principal::Operator)
