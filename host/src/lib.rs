@@ -48,6 +48,7 @@ pub mod app;
 pub mod config;
 pub mod deploy_client;
 pub mod oneshot;
+pub mod routes;
 pub mod runtime;
 pub mod server;
 pub mod telemetry;

@@ -214,9 +214,6 @@ struct RawFunction {
     outbound: Vec<String>,
 }
 
-/// Paths the host answers itself (ops endpoints, admin API); no route may claim them.
-pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/admin"];
-
 /// Host interfaces a manifest may grant.
 pub const KNOWN_GRANTS: &[&str] = &["atelier:vision"];
 
@@ -298,34 +295,9 @@ impl Manifest {
                 ));
             }
             for r in &routes {
-                if !r.path.starts_with('/') {
-                    return Err(at(
-                        Some(routes_span.clone()),
-                        format!("route path {:?} must start with '/'", r.path),
-                    ));
-                }
-                if let Some(reserved) = RESERVED_PATHS
-                    .iter()
-                    .find(|p| r.path == **p || r.path.starts_with(&format!("{p}/")))
-                {
-                    return Err(at(
-                        Some(routes_span.clone()),
-                        format!(
-                            "route path {:?} is reserved for the host ({reserved})",
-                            r.path
-                        ),
-                    ));
-                }
-                let hosts = if r.hosts.is_empty() {
-                    vec![String::new()]
-                } else {
-                    r.hosts.clone()
-                };
-                for h in hosts {
-                    let key = (
-                        h.to_ascii_lowercase(),
-                        r.path.trim_end_matches('/').to_string(),
-                    );
+                let prefix = crate::routes::normalise_path(&r.path)
+                    .map_err(|e| at(Some(routes_span.clone()), format!("route path {e}")))?;
+                for key in crate::routes::scopes(&prefix, &r.hosts) {
                     if !routes_seen.insert(key) {
                         return Err(at(
                             Some(routes_span.clone()),

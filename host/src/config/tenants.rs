@@ -13,6 +13,9 @@ pub struct TenantConfig {
     pub id: String,
     /// Host names its functions answer on; empty means any host.
     pub hosts: Vec<String>,
+    /// The path its routes must lie under (normalised, never the root). A tenant without
+    /// `hosts` can deploy only with one: the paths of every host are the operator's.
+    pub path_prefix: Option<String>,
     /// SHA-256 of each API key, lowercase hex.
     pub key_hashes: Vec<String>,
     pub quotas: Quotas,
@@ -53,6 +56,8 @@ pub(super) struct RawTenant {
     pub grants: Vec<String>,
     #[serde(default)]
     pub outbound: Vec<String>,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -118,7 +123,20 @@ impl RawTenant {
                 ));
             }
         }
+        let path_prefix = match &self.path_prefix {
+            None => None,
+            Some(p) => match crate::routes::normalise_path(p) {
+                Ok(prefix) if !prefix.is_empty() => Some(prefix),
+                Ok(_) => {
+                    return Err(format!(
+                        "tenant {id:?}: path_prefix \"/\" is the operator's"
+                    ))
+                }
+                Err(e) => return Err(format!("tenant {id:?}: path_prefix {e}")),
+            },
+        };
         Ok(TenantConfig {
+            path_prefix,
             hosts: self.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
             key_hashes,
             quotas: Quotas {

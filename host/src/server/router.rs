@@ -2,16 +2,17 @@
 //!
 //! A route is a path prefix matched on whole segments (`/qr` matches `/qr`, `/qr/` and
 //! `/qr/decode`, never `/qrcode`) and optionally a set of host names. Routes naming the request's
-//! host win over host-less ones; among those, the longest prefix wins. Manifest validation
-//! guarantees no two functions declare the same (host, prefix).
+//! host win over host-less ones; among those, the longest prefix wins. Scopes and prefix
+//! matching are [`crate::routes`]'s; manifest validation and deploys (ownership) guarantee no
+//! two functions declare the same scope and no two owners overlapping ones.
 
 use std::sync::Arc;
 
 use crate::config::RouteConfig;
+use crate::routes::{scopes, within, Scope};
 
 struct Entry<T> {
-    host: Option<String>,
-    prefix: String,
+    scope: Scope,
     target: Arc<T>,
 }
 
@@ -32,26 +33,16 @@ impl<T> Router<T> {
     /// Adds every route of one target.
     pub fn add(&mut self, routes: &[RouteConfig], target: Arc<T>) {
         for route in routes {
-            let prefix = route.path.trim_end_matches('/').to_string();
-            let hosts: Vec<Option<String>> = if route.hosts.is_empty() {
-                vec![None]
-            } else {
-                route
-                    .hosts
-                    .iter()
-                    .map(|h| Some(h.to_ascii_lowercase()))
-                    .collect()
-            };
-            for host in hosts {
+            for scope in scopes(route.path.trim_end_matches('/'), &route.hosts) {
                 self.entries.push(Entry {
-                    host,
-                    prefix: prefix.clone(),
+                    scope,
                     target: target.clone(),
                 });
             }
         }
         // Host-specific first, then longest prefix first: the first match is the best one.
         self.entries.sort_by(|a, b| {
+            let (a, b) = (&a.scope, &b.scope);
             b.host
                 .is_some()
                 .cmp(&a.host.is_some())
@@ -64,8 +55,8 @@ impl<T> Router<T> {
         let host = host.map(|h| strip_port(h).to_ascii_lowercase());
         self.entries
             .iter()
-            .filter(|e| e.host.is_none() || e.host.as_deref() == host.as_deref())
-            .find(|e| matches_prefix(&e.prefix, path))
+            .filter(|e| e.scope.host.is_none() || e.scope.host.as_deref() == host.as_deref())
+            .find(|e| within(path, &e.scope.prefix))
             .map(|e| &e.target)
     }
 }
@@ -75,14 +66,6 @@ fn strip_port(host: &str) -> &str {
         return host.split(']').next().map(|h| &h[1..]).unwrap_or(host);
     }
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
-}
-
-fn matches_prefix(prefix: &str, path: &str) -> bool {
-    prefix.is_empty()
-        || path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]

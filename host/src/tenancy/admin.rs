@@ -45,6 +45,7 @@ fn deploy_error(e: &DeployError) -> Response<Body> {
         DeployError::BadParameter { .. } => (StatusCode::BAD_REQUEST, "bad_parameter"),
         DeployError::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "quota_exceeded"),
         DeployError::RouteConflict { .. } => (StatusCode::CONFLICT, "route_conflict"),
+        DeployError::RouteNotAllowed(_) => (StatusCode::FORBIDDEN, "route_not_allowed"),
         DeployError::Load(LoadError::NotGranted { .. }) => (StatusCode::FORBIDDEN, "not_granted"),
         DeployError::Load(_) => (StatusCode::BAD_REQUEST, "invalid_component"),
         DeployError::NoTenant(_) | DeployError::NoFunction { .. } => {

@@ -5,7 +5,7 @@
 //! request sees either the old or the new table, and in-flight requests keep the function they
 //! started with; a deploy that fails at any step changes nothing that serves.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 
 use super::store::{Spec, Store, StoreError};
 use super::Tenant;
-use crate::config::{FunctionConfig, RouteConfig, RESERVED_PATHS};
+use crate::config::{FunctionConfig, RouteConfig};
+use crate::routes::{self, Scope};
 use crate::runtime::{LoadError, Runtime};
 use crate::server::{Deployed, Owner, Routes};
 
@@ -26,8 +27,12 @@ pub enum DeployError {
     BadParameter { param: String, message: String },
     #[error("{0}")]
     QuotaExceeded(String),
-    #[error("route {path:?} is already served by {by}")]
+    #[error(
+        "route {path:?} conflicts with {by}: a route belongs to its owner with everything under it"
+    )]
     RouteConflict { path: String, by: String },
+    #[error("{0}")]
+    RouteNotAllowed(String),
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("no tenant {0:?}")]
@@ -95,18 +100,11 @@ fn now_unix() -> u64 {
         .unwrap_or_default()
 }
 
-fn route_keys(routes: &[RouteConfig]) -> Vec<(String, String)> {
-    routes
+/// The scopes of routes already validated (the manifest's, or a stored spec's).
+fn scopes_of(configs: &[RouteConfig]) -> Vec<Scope> {
+    configs
         .iter()
-        .flat_map(|r| {
-            let path = r.path.trim_end_matches('/').to_string();
-            let hosts = if r.hosts.is_empty() {
-                vec![String::new()]
-            } else {
-                r.hosts.clone()
-            };
-            hosts.into_iter().map(move |h| (h, path.clone()))
-        })
+        .flat_map(|r| routes::scopes(r.path.trim_end_matches('/'), &r.hosts))
         .collect()
 }
 
@@ -160,6 +158,8 @@ impl Deployments {
             let restored = self.tenant(&tenant_id).and_then(|tenant| {
                 let version = self.store.current(&tenant_id, &name).unwrap_or_default();
                 let stored = self.store.read(&tenant_id, &name, version)?;
+                // The rules may have changed since (or the version predates them).
+                self.check_spec(tenant, &name, &stored.spec, &live)?;
                 let deployed = self.compile(tenant, &name, &stored.spec, &stored.component)?;
                 Ok(Live {
                     version,
@@ -252,21 +252,24 @@ impl Deployments {
         if spec.routes.is_empty() {
             return Err(bad("route", "give at least one route path"));
         }
+        let config = &tenant.config;
+        let mut mine = Vec::new();
         for path in &spec.routes {
-            if !path.starts_with('/') || path.contains("//") || path.len() > 256 {
-                return Err(bad(
-                    "route",
-                    format!("{path:?} must be a path starting with '/'"),
-                ));
-            }
-            if let Some(p) = RESERVED_PATHS
-                .iter()
-                .find(|p| path == *p || path.starts_with(&format!("{p}/")))
-            {
-                return Err(bad(
-                    "route",
-                    format!("{path:?} is reserved for the host ({p})"),
-                ));
+            let prefix = routes::normalise_path(path).map_err(|e| bad("route", e.to_string()))?;
+            match &config.path_prefix {
+                Some(allowed) if !routes::within(&prefix, allowed) => {
+                    return Err(DeployError::RouteNotAllowed(format!(
+                        "{path:?} is outside tenant {:?}'s path prefix {allowed:?}",
+                        tenant.id()
+                    )))
+                }
+                None if config.hosts.is_empty() => {
+                    return Err(DeployError::RouteNotAllowed(format!(
+                        "tenant {:?} has neither hosts nor a path_prefix: every path of every host is the operator's",
+                        tenant.id()
+                    )))
+                }
+                _ => mine.extend(routes::scopes(&prefix, &config.hosts)),
             }
         }
         let key = (tenant.id().to_string(), name.to_string());
@@ -278,28 +281,33 @@ impl Deployments {
                 tenant.config.quotas.max_functions
             )));
         }
-        let mine: HashSet<_> = route_keys(&spec.route_configs(&tenant.config.hosts))
-            .into_iter()
-            .collect();
-        let others = self
-            .fixed
-            .iter()
-            .map(|(r, d)| (route_keys(r), d.function.name().to_string()))
-            .chain(live.iter().filter(|(k, _)| **k != key).map(|((t, n), l)| {
-                (
-                    route_keys(&l.spec.route_configs(&self.tenants[t].config.hosts)),
-                    format!("{t}/{n}"),
-                )
-            }));
-        for (keys, by) in others {
-            if let Some((_, path)) = keys.iter().find(|k| mine.contains(*k)) {
+        // Another owner's route may not meet this one at all; the tenant's own other functions
+        // may nest with it but not take the same route.
+        let operator = self.fixed.iter().map(|(r, d)| {
+            (
+                scopes_of(r),
+                format!("the operator's function {:?}", d.function.name()),
+                false,
+            )
+        });
+        let tenants = live.iter().filter(|(k, _)| **k != key).map(|((t, n), l)| {
+            let hosts = &self.tenants[t].config.hosts;
+            (
+                scopes_of(&l.spec.route_configs(hosts)),
+                format!("{t}/{n}"),
+                t == tenant.id(),
+            )
+        });
+        for (theirs, by, own) in operator.chain(tenants) {
+            let clash = if own {
+                mine.iter().find(|m| theirs.contains(m)).map(|m| (m, m))
+            } else {
+                routes::first_overlap(&mine, &theirs)
+            };
+            if let Some((m, t)) = clash {
                 return Err(DeployError::RouteConflict {
-                    path: if path.is_empty() {
-                        "/".into()
-                    } else {
-                        path.clone()
-                    },
-                    by,
+                    path: m.path().to_string(),
+                    by: format!("{by} (route {:?})", t.path()),
                 });
             }
         }
