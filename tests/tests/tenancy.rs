@@ -32,13 +32,14 @@ data_dir = "data"
 id = "a"
 hosts = ["a.test"]
 api_keys = ["sha256:f10f781241e2246678b6b45c857069208152a53863e47fac33f607ab405006f4"]
-outbound = ["127.0.0.1"]
+outbound = ["127.0.0.1:*"]
 quotas = { requests_per_minute = 600000, burst = 100000, max_concurrency = 16, memory_mb = 64, cpu_ms = 500 }
 
 [[tenant]]
 id = "b"
 hosts = ["b.test"]
 api_keys = ["sha256:a30534a53b23547377ddccbd1ac85a8a84c13db43493c16e55a6abc7b0eba634"]
+outbound = ["localhost:*", "127.0.0.1"]
 quotas = { requests_per_minute = 60, burst = 3, max_concurrency = 4, memory_mb = 32 }
 "#;
 
@@ -361,8 +362,10 @@ fn python_component_deploys_and_serves() {
     assert!(r.text().starts_with("7000 bytes, sha256 "), "{}", r.text());
 }
 
-/// Outbound HTTP reaches only the hosts a tenant was allowed: tenant A may call 127.0.0.1
-/// (here, the server's own /hello), tenant B may not.
+/// Outbound HTTP reaches only the hosts a tenant was allowed: tenant A, whose list names the
+/// address 127.0.0.1 on any port, may call the server's own /hello; tenant B may not, neither
+/// by address (its entry allows the default ports only) nor through `localhost`, a name it
+/// is allowed that resolves to loopback (refused after resolution: SSRF).
 #[test]
 fn outbound_http_follows_the_tenant_allow_list() {
     let server = Server::start(&manifest());
@@ -384,8 +387,14 @@ fn outbound_http_follows_the_tenant_allow_list() {
             assert_eq!(r.status, 200, "{}", r.text());
             assert_eq!(r.text(), "Hello, out!\n");
         } else {
+            // 127.0.0.1 is listed for the default ports only.
             assert_eq!(r.status, 502, "{}", r.text());
             assert!(r.text().contains("HttpRequestDenied"), "{}", r.text());
+            // An allowed name that resolves to loopback is not a way in (SSRF).
+            let by_name = format!("url=http://localhost:{port}/hello");
+            let r = invoke(&server, host, &format!("/fetcher/fetch?{by_name}"), None);
+            assert_eq!(r.status, 502, "{}", r.text());
+            assert!(r.text().contains("DestinationIpProhibited"), "{}", r.text());
         }
     }
 }

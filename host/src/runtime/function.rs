@@ -22,6 +22,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
+use super::outbound::Outbound;
 use super::sandbox::Sandbox;
 use crate::config::{FunctionConfig, Limits};
 use crate::telemetry::Metrics;
@@ -61,7 +62,7 @@ pub struct Function {
     pre: ProxyPre<Sandbox>,
     limits: Limits,
     env: Vec<(String, String)>,
-    outbound: Arc<[String]>,
+    outbound: Arc<Outbound>,
     cpu_ticks: u64,
     long_running_ticks: u64,
     metrics: Arc<Metrics>,
@@ -82,7 +83,7 @@ impl Function {
             pre,
             limits: config.limits.clone(),
             env: config.env.clone(),
-            outbound: config.outbound.clone().into(),
+            outbound: Arc::new(Outbound::new(&config.outbound)),
             cpu_ticks: config.limits.cpu_ms.div_ceil(tick_ms).max(1),
             long_running_ticks: LONG_RUNNING_MS.div_ceil(tick_ms),
             metrics,

@@ -3,7 +3,8 @@
 //!
 //! - [`engine`]: engine configuration, pooling allocator, epoch ticker;
 //! - [`cache`]: compiled components on disk;
-//! - [`sandbox`]: per-request store data (WASI, wasi:http, memory cap, outbound HTTP allow-list);
+//! - [`sandbox`]: per-request store data (WASI, wasi:http, memory cap);
+//! - [`outbound`]: where a function's outbound HTTP may connect (names, ports, public addresses);
 //! - [`function`]: a loaded function and one request's run under its CPU, wall-clock and memory limits;
 //! - [`guest_log`]: component stdout/stderr as tagged log lines.
 //!
@@ -14,6 +15,7 @@ pub mod cache;
 pub mod engine;
 pub mod function;
 pub mod guest_log;
+pub mod outbound;
 pub mod sandbox;
 
 use std::sync::Arc;

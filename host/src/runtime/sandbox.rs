@@ -1,8 +1,8 @@
 //! The per-request sandbox: everything a [`wasmtime::Store`] holds for one instance.
 //!
 //! Invariants: a sandbox lives for exactly one request and is dropped with its store; it sees no
-//! files, no sockets, no inherited environment; outbound HTTP reaches only the host names the
-//! function was allowed (none by default); its linear memory cannot
+//! files, no sockets, no inherited environment; outbound HTTP goes only where
+//! [`super::outbound`] allows (nowhere by default); its linear memory cannot
 //! grow past the function's cap (growth fails inside the guest, which then traps or copes).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::guest_log::GuestLog;
+use super::outbound::Outbound;
 use crate::vision::{Vision, VisionView};
 
 /// Store data of one request's instance.
@@ -21,7 +22,7 @@ pub struct Sandbox {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: Outbound,
+    hooks: Hooks,
     pub(crate) memory: MemoryCap,
     /// Shared vision models; `None` when the host loaded none.
     pub(crate) vision: Option<Arc<Vision>>,
@@ -31,7 +32,7 @@ impl Sandbox {
     pub fn new(
         function: &str,
         env: &[(String, String)],
-        outbound: Arc<[String]>,
+        outbound: Arc<Outbound>,
         memory_bytes: u64,
         vision: Option<Arc<Vision>>,
     ) -> Self {
@@ -46,7 +47,7 @@ impl Sandbox {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: Outbound { allowed: outbound },
+            hooks: Hooks { outbound },
             memory: MemoryCap::new(memory_bytes),
             vision,
         }
@@ -128,28 +129,17 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
-/// Outbound HTTP: allowed only to the host names the function was given (its tenant's
-/// `outbound`, or the manifest's), denied otherwise.
-struct Outbound {
-    allowed: Arc<[String]>,
-}
-
-impl Outbound {
-    fn allows(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        self.allowed.iter().any(|a| match a.strip_prefix("*.") {
-            Some(domain) => host.ends_with(&format!(".{domain}")),
-            None => *a == host,
-        })
-    }
+/// What wasi:http asks of the host: outbound requests go where [`Outbound`] allows.
+struct Hooks {
+    outbound: Arc<Outbound>,
 }
 
 type Pending = Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
 
-impl WasiHttpHooks for Outbound {
+impl WasiHttpHooks for Hooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Pending,
     ) -> Box<
@@ -157,32 +147,28 @@ impl WasiHttpHooks for Outbound {
                 Output = Result<(http::Response<WasiBody>, Pending), wasmtime_wasi_http::Error>,
             > + Send,
     > {
-        let host = request.uri().host().unwrap_or_default().to_string();
-        if !self.allows(&host) {
-            tracing::debug!(%host, "outbound request denied");
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
+        let uri = request.uri().clone();
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let checked = self.outbound.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
+            let address = checked.destination(&host, port, https).await?;
+            if !https {
+                // Connect to the address that was checked; `Host` keeps the name.
+                let mut parts = uri.into_parts();
+                parts.authority = Some(
+                    address
+                        .to_string()
+                        .parse()
+                        .map_err(|_| wasmtime_wasi_http::Error::HttpRequestUriInvalid)?,
+                );
+                *request.uri_mut() = http::Uri::from_parts(parts)
+                    .map_err(|_| wasmtime_wasi_http::Error::HttpRequestUriInvalid)?;
+            }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Pending))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn allow_list_matches_hosts_and_subdomains() {
-        let out = Outbound {
-            allowed: vec!["api.example.com".to_string(), "*.cdn.test".to_string()].into(),
-        };
-        assert!(out.allows("API.example.com"));
-        assert!(out.allows("img.cdn.test"));
-        assert!(!out.allows("cdn.test"));
-        assert!(!out.allows("example.com"));
-        assert!(!out.allows("api.example.com.evil"));
     }
 }
