@@ -16,8 +16,13 @@ fn function(name: &str, route: &str) -> String {
 }
 
 fn manifest(models: &std::path::Path) -> String {
+    manifest_with(models, "")
+}
+
+/// The manifest with more `[vision]` settings.
+fn manifest_with(models: &std::path::Path, vision: &str) -> String {
     format!(
-        "{}{}[vision]\nmodels = {models:?}\ndevice = \"cpu\"\n",
+        "{}{}[vision]\nmodels = {models:?}\ndevice = \"cpu\"\n{vision}\n",
         function("idphoto", "/idphoto"),
         function("segment", "/segment"),
     )
@@ -173,5 +178,78 @@ fn a_fallback_is_named_in_the_answer_and_counted() {
         ),
         Some(2.0),
         "{metrics}"
+    );
+}
+
+/// A PNG of `side`×`side` 16-bit RGBA pixels, all the same: a few hundred KiB that decode to
+/// `side² × 8` bytes.
+fn bomb(side: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side, side);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Sixteen);
+    let mut writer = encoder.write_header().unwrap();
+    let mut rows = writer.stream_writer().unwrap();
+    let row = vec![0x7f; side as usize * 8];
+    for _ in 0..side {
+        std::io::Write::write_all(&mut rows, &row).unwrap();
+    }
+    rows.finish().unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// 16 concurrent uploads that each decode to 560 MB of host memory (a 6320×6320 16-bit RGBA
+/// PNG, under the 40 MP limit) share one decode budget (here 600 MiB): those that do not fit
+/// are refused with 503 from their header, and the server's memory stays bounded.
+#[test]
+fn concurrent_decode_bombs_stay_within_the_decode_budget() {
+    let server = Server::start(&manifest_with(
+        &repo_root().join("models/models.toml"),
+        "decode_budget_mb = 600",
+    ));
+    let body = bomb(6320);
+    let before = server.rss_kib();
+    let url = server.url("/segment/faces");
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (done, pid) = (done.clone(), server.child.id());
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+                let rss: u64 = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                peak = peak.max(rss);
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    let replies = at_once(&url, &body);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak_growth_mib = sampler.join().unwrap().saturating_sub(before) >> 10;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 503).collect();
+    assert!(
+        !refused.is_empty(),
+        "16 bombs cannot all fit in 600 MiB: {statuses:?}"
+    );
+    assert!(statuses.contains(&200), "one fits at a time: {statuses:?}");
+    for r in refused {
+        assert_eq!(r.json()["error"]["code"], "overloaded");
+        assert_eq!(r.header("retry-after"), Some("1"));
+    }
+    assert!(
+        peak_growth_mib < 2048,
+        "the server grew by {peak_growth_mib} MiB decoding 16 bombs at once"
     );
 }

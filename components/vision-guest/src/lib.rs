@@ -21,6 +21,8 @@ pub enum DecodeError {
     Invalid(String),
     /// 413: too many pixels.
     TooLarge { width: u32, height: u32 },
+    /// 503: the host's decode budget is in use; retry shortly.
+    Busy,
     /// 500: the host answered with pixels that do not match the size it gave.
     Failed,
 }
@@ -36,6 +38,13 @@ impl DecodeError {
                 format!("{width}×{height} is too many pixels"),
                 Some("file"),
             ),
+            DecodeError::Busy => Response::error(
+                503,
+                "overloaded",
+                "the server is decoding other uploads; retry shortly",
+                None,
+            )
+            .with_header("retry-after", "1"),
             DecodeError::Failed => Response::error(
                 500,
                 "vision_failed",
@@ -54,6 +63,7 @@ pub fn decode_upload(bytes: &[u8]) -> Result<image::RgbImage, DecodeError> {
             width: d.width,
             height: d.height,
         },
+        images::DecodeError::Busy => DecodeError::Busy,
     })?;
     image::RgbImage::from_raw(img.width, img.height, img.rgb).ok_or(DecodeError::Failed)
 }

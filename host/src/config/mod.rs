@@ -68,6 +68,9 @@ pub struct VisionConfig {
     pub spin: bool,
     /// The ONNX Runtime library; default `ORT_DYLIB_PATH`.
     pub ort_library: Option<PathBuf>,
+    /// Memory all uploads being decoded for components may hold at once, MiB (host memory,
+    /// outside every function's cap); an upload that does not fit now gets 503.
+    pub decode_budget_mb: u64,
 }
 
 impl Default for VisionConfig {
@@ -81,6 +84,7 @@ impl Default for VisionConfig {
             threads: 0,
             spin: false,
             ort_library: None,
+            decode_budget_mb: 2048,
         }
     }
 }

@@ -95,6 +95,7 @@ pub struct Vision {
     faces: Batcher<faces::Prepared, FaceOutput>,
     faces_model: String,
     errors: Family<ModelReasonLabels, Counter>,
+    decode_budget: upload::DecodeBudget,
 }
 
 /// An inference failure: the engine's text (which names graph nodes and shapes) goes to the
@@ -370,6 +371,7 @@ impl Vision {
             faces,
             faces_model,
             errors: metrics.vision_errors.clone(),
+            decode_budget: upload::DecodeBudget::new(config.decode_budget_mb << 20),
         })
     }
 
@@ -569,12 +571,18 @@ impl bindings::atelier::vision::faces::Host for VisionView<'_> {
 
 impl bindings::atelier::vision::images::Host for VisionView<'_> {
     async fn decode(&mut self, data: Vec<u8>) -> Result<Image, DecodeError> {
+        let budget = self
+            .vision
+            .map(|v| v.decode_budget.clone())
+            .ok_or_else(|| DecodeError::Invalid("vision is not configured on this host".into()))?;
         // Off the executor: a photo takes milliseconds to decode.
-        let decoded = tokio::task::spawn_blocking(move || upload::decode(&data))
+        let decoded = tokio::task::spawn_blocking(move || upload::decode(&data, &budget))
             .await
             .map_err(|e| DecodeError::Invalid(format!("the decoder stopped: {e}")))?;
         match decoded {
-            Ok(rgb) => Ok(Image {
+            // The reservation ends here; the RGB8 pixels it counted live on only until the
+            // bindings have copied them into the guest.
+            Ok((rgb, _reservation)) => Ok(Image {
                 width: rgb.width(),
                 height: rgb.height(),
                 rgb: rgb.into_raw(),
@@ -583,6 +591,7 @@ impl bindings::atelier::vision::images::Host for VisionView<'_> {
             Err(upload::DecodeError::TooLarge { width, height }) => {
                 Err(DecodeError::TooLarge(Dimensions { width, height }))
             }
+            Err(upload::DecodeError::Busy) => Err(DecodeError::Busy),
         }
     }
 }
