@@ -4,7 +4,9 @@
 //! `max_batch` jobs or `max_wait` has passed since the first, and runs them together.
 //! Invariants: the queue is bounded — a full queue refuses at once (the caller answers 503 with
 //! Retry-After) rather than letting latency grow without bound; every accepted job gets exactly
-//! one reply, also when inference fails.
+//! one reply, also when inference fails; a batch whose run panics answers its jobs with a
+//! closed reply (the callers' error) and the worker goes on with the next batch, so one bad
+//! batch never disables the model.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +37,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         mut run: impl FnMut(Vec<I>) -> Vec<O> + Send + 'static,
     ) -> Self {
         let (tx, rx) = bounded::<Job<I, O>>(queue.max(1));
+        let model = name.to_string();
         std::thread::Builder::new()
             .name(format!("vision-{name}"))
             .spawn(move || {
@@ -51,7 +54,11 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                     }
                     let (inputs, replies): (Vec<I>, Vec<_>) =
                         jobs.into_iter().map(|j| (j.input, j.reply)).unzip();
-                    let outputs = run(inputs);
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(inputs)));
+                    let Ok(outputs) = ran else {
+                        tracing::error!(model = %model, jobs = replies.len(), "a vision batch panicked; its callers get an error, the worker goes on");
+                        continue;
+                    };
                     for (reply, output) in replies.into_iter().zip(outputs) {
                         let _ = reply.send(output);
                     }
@@ -92,6 +99,23 @@ mod tests {
         assert!(
             flood.iter().any(|r| r.is_err()),
             "a bounded queue refuses when full"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_fails_its_callers_and_the_worker_goes_on() {
+        let batcher = Batcher::spawn("test", 1, Duration::ZERO, 8, |xs: Vec<u32>| {
+            assert!(xs[0] != 13, "a model that cannot take 13");
+            xs
+        });
+        assert!(
+            batcher.submit(13).unwrap().await.is_err(),
+            "the panicking job gets an error"
+        );
+        assert_eq!(
+            batcher.submit(7).unwrap().await.unwrap(),
+            7,
+            "the next job runs"
         );
     }
 }
