@@ -153,6 +153,9 @@ impl Deployments {
 
     /// Loads every stored current version; one that no longer loads is logged and skipped.
     pub fn restore(&self) {
+        if let Err(e) = self.store.recover() {
+            tracing::error!(error = %e, "recovering the deployment store after a crash failed");
+        }
         let mut live = self.live();
         for (tenant_id, name) in self.store.deployed() {
             let restored = self.tenant(&tenant_id).and_then(|tenant| {

@@ -2,8 +2,14 @@
 //! deployments survive a restart and a rollback has something to return to.
 //!
 //! Layout: `<data_dir>/functions/<tenant>/<function>/v<N>.wasm` and `v<N>.json` (the spec), and
-//! `current` holding `N`. Files are written to a temporary name and renamed, so a crash never
-//! leaves a half-written version current.
+//! `current` holding `N`.
+//!
+//! Invariants (crash safety, `kill -9` at any point): every file is written to a temporary
+//! name, fsynced, renamed, and its folder fsynced. A new version is first written as pending
+//! (`v<N>.wasm.pending`, `v<N>.json.pending`); writing `current` is the commit point, after
+//! which the pending files become `v<N>.*`. [`Store::recover`], run before anything is
+//! restored, finishes a committed version and deletes an uncommitted one, so a version that
+//! never served can never be rolled back to.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -87,12 +93,31 @@ pub struct Store {
     root: PathBuf,
 }
 
+/// Makes the folder's entries (a rename, a removal) durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(bytes).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// A version's two files, as `(final, pending)` paths.
+fn version_files(dir: &Path, version: u32) -> [(PathBuf, PathBuf); 2] {
+    ["wasm", "json"].map(|ext| {
+        let done = dir.join(format!("v{version}.{ext}"));
+        let pending = dir.join(format!("v{version}.{ext}.pending"));
+        (done, pending)
+    })
 }
 
 impl Store {
@@ -148,7 +173,8 @@ impl Store {
         })
     }
 
-    /// Writes a new version (not yet current) and returns its number.
+    /// Writes a new version, pending until [`Store::set_current`] commits it, and returns its
+    /// number.
     pub fn add(
         &self,
         tenant: &str,
@@ -159,18 +185,70 @@ impl Store {
         let dir = self.dir(tenant, name);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let version = self.versions(tenant, name).last().map_or(1, |v| v + 1);
-        write_atomically(&dir.join(format!("v{version}.wasm")), component)?;
-        let json = serde_json::to_vec_pretty(spec).expect("spec serialises");
-        write_atomically(&dir.join(format!("v{version}.json")), &json)?;
+        let [(_, wasm), (_, json)] = version_files(&dir, version);
+        write_atomically(&wasm, component)?;
+        let text = serde_json::to_vec_pretty(spec).expect("spec serialises");
+        write_atomically(&json, &text)?;
         Ok(version)
     }
 
-    /// Makes `version` the current one.
+    /// Makes `version` the current one (the commit point of a deploy), then turns its pending
+    /// files, if any, into the version's own.
     pub fn set_current(&self, tenant: &str, name: &str, version: u32) -> Result<(), StoreError> {
-        write_atomically(
-            &self.dir(tenant, name).join("current"),
-            version.to_string().as_bytes(),
-        )
+        let dir = self.dir(tenant, name);
+        write_atomically(&dir.join("current"), version.to_string().as_bytes())?;
+        self.finish(&dir, version)
+    }
+
+    fn finish(&self, dir: &Path, version: u32) -> Result<(), StoreError> {
+        let mut moved = false;
+        for (done, pending) in version_files(dir, version) {
+            if pending.exists() {
+                std::fs::rename(&pending, &done).map_err(io_err(&done))?;
+                moved = true;
+            }
+        }
+        if moved {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// After a crash: every function's committed version is finished, uncommitted (pending)
+    /// versions and temporary files are deleted.
+    pub fn recover(&self) -> Result<(), StoreError> {
+        for tenant in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for function in std::fs::read_dir(tenant.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let dir = function.path();
+                let current = std::fs::read_to_string(dir.join("current"))
+                    .ok()
+                    .and_then(|c| c.trim().parse::<u32>().ok());
+                if let Some(version) = current {
+                    self.finish(&dir, version)?;
+                }
+                let mut removed = false;
+                for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
+                    let file = entry.file_name().to_string_lossy().into_owned();
+                    if file.ends_with(".pending") || file.ends_with(".tmp") {
+                        tracing::warn!(path = %entry.path().display(), "removing what an interrupted deploy left");
+                        std::fs::remove_file(entry.path()).map_err(io_err(&entry.path()))?;
+                        removed = true;
+                    }
+                }
+                if removed {
+                    sync_dir(&dir)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Forgets a function and its history.
@@ -234,5 +312,46 @@ mod tests {
         assert_eq!(store.deployed(), vec![("a".to_string(), "f".to_string())]);
         store.remove("a", "f").unwrap();
         assert!(store.deployed().is_empty());
+    }
+
+    /// `kill -9` between writing a version and committing it, at each step: the uncommitted
+    /// version disappears at recovery and rollback never sees it; a committed one is finished.
+    #[test]
+    fn an_interrupted_deploy_leaves_no_version_to_roll_back_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        store.add("a", "f", &spec(), b"one").unwrap();
+        store.set_current("a", "f", 1).unwrap();
+        // Crash after the files of v2, before `current`.
+        assert_eq!(store.add("a", "f", &spec(), b"never served").unwrap(), 2);
+        assert_eq!(
+            store.versions("a", "f"),
+            vec![1],
+            "a pending version is not a version"
+        );
+        // Crash while a temporary file was being written.
+        std::fs::write(dir.path().join("functions/a/f/current.tmp"), b"9").unwrap();
+        let restarted = Store::new(dir.path());
+        restarted.recover().unwrap();
+        assert_eq!(restarted.current("a", "f"), Some(1));
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("functions/a/f"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".pending") || n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        // The next deploy is v2 again, and rolling back from it reaches v1, never the orphan.
+        assert_eq!(restarted.add("a", "f", &spec(), b"two").unwrap(), 2);
+        restarted.set_current("a", "f", 2).unwrap();
+        assert_eq!(restarted.versions("a", "f"), vec![1, 2]);
+        assert_eq!(restarted.read("a", "f", 2).unwrap().component, b"two");
+
+        // Crash after `current` was written, before the pending files were renamed.
+        assert_eq!(restarted.add("a", "f", &spec(), b"three").unwrap(), 3);
+        std::fs::write(dir.path().join("functions/a/f/current"), b"3").unwrap();
+        let again = Store::new(dir.path());
+        again.recover().unwrap();
+        assert_eq!(again.versions("a", "f"), vec![1, 2, 3]);
+        assert_eq!(again.read("a", "f", 3).unwrap().component, b"three");
     }
 }
