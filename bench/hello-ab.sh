@@ -5,17 +5,7 @@
 # request path (the edge hardening: connection cap, header/body timers, header stripping).
 . "$(dirname "$0")/lib.sh"
 [ -x "${BASE:-}" ] || { echo "set BASE to the other build's atelier binary" >&2; exit 1; }
-wasm=target/wasm32-wasip2/release/hello.wasm
-for port in 8194 8195; do
-  cat > /tmp/atelier-bench-hello-ab-$port.toml <<TOML
-$(manifest_head $port)
-[[function]]
-name = "hello"
-component = "$root/$wasm"
-routes = [{ path = "/" }]
-limits = { max_concurrency = 256 }
-TOML
-done
+for port in 8194 8195; do hello_manifest $port > /tmp/atelier-bench-hello-ab-$port.toml; done
 ports_free 8194 8195
 "$BASE" serve --config /tmp/atelier-bench-hello-ab-8194.toml 2>/dev/null & a=$!
 target/release/atelier serve --config /tmp/atelier-bench-hello-ab-8195.toml 2>/dev/null & b=$!

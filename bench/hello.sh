@@ -10,14 +10,7 @@ if [ ! -x "$WT" ]; then
 fi
 cargo build --release -p atelier --example native_hello
 wasm=target/wasm32-wasip2/release/hello.wasm
-cat > /tmp/atelier-bench-hello.toml <<TOML
-$(manifest_head 8191)
-[[function]]
-name = "hello"
-component = "$root/$wasm"
-routes = [{ path = "/" }]
-limits = { max_concurrency = 256 }
-TOML
+hello_manifest 8191 > /tmp/atelier-bench-hello.toml
 ports_free 8191 8192 8193
 target/release/atelier serve --config /tmp/atelier-bench-hello.toml 2>/dev/null & a=$!
 "$WT" serve -S cli --addr 127.0.0.1:8192 "$wasm" 2>/dev/null & w=$!

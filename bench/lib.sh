@@ -46,6 +46,11 @@ rps() {
 }
 # manifest_head PORT → the [server] and [runtime] part every bench manifest shares.
 manifest_head() { printf '[server]\nlisten = "127.0.0.1:%s"\n[runtime]\ncache_dir = "%s/.cache/atelier"\n' "$1" "$root"; }
+# hello_manifest PORT → a manifest serving the hello component at / (the hello benchmarks').
+hello_manifest() {
+  manifest_head "$1"
+  printf '[[function]]\nname = "hello"\ncomponent = "%s/target/wasm32-wasip2/release/hello.wasm"\nroutes = [{ path = "/" }]\nlimits = { max_concurrency = 256 }\n' "$root"
+}
 # post_script FILE → path of a wrk script that POSTs FILE as the body.
 post_script() {
   local lua; lua=$(mktemp --suffix=.lua)
