@@ -2,8 +2,9 @@
 //!
 //! Invariants: a sandbox lives for exactly one request and is dropped with its store; it sees no
 //! files, no sockets, no inherited environment; outbound HTTP goes only where
-//! [`super::outbound`] allows (nowhere by default); its linear memory cannot
-//! grow past the function's cap (growth fails inside the guest, which then traps or copes).
+//! [`super::outbound`] allows (nowhere by default); its linear memories together cannot grow
+//! past the function's cap, nor its tables past [`MAX_TABLE_ELEMENTS`] together (growth fails
+//! inside the guest, which then traps or copes).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -82,10 +83,25 @@ impl Sandbox {
     }
 }
 
-/// Caps linear memory and table growth, remembering whether the cap was hit.
+/// Caps the instance's linear memories and tables, each kind summed over all of them (a
+/// component made of several core modules has a memory each), remembering whether the cap was
+/// hit.
 pub struct MemoryCap {
     limit: usize,
     hit: Arc<AtomicBool>,
+    /// Bytes of every memory, and elements of every table, as allowed so far.
+    memory_used: usize,
+    table_used: usize,
+    /// The last growth allowed, `(current, desired)`, undone if it then fails.
+    pending_memory: (usize, usize),
+    pending_table: (usize, usize),
+}
+
+/// Whether growing one of several (a memory, a table) from `current` to `desired` keeps their
+/// sum `used` within `limit`; the new sum when it does.
+fn grow_within(used: usize, current: usize, desired: usize, limit: usize) -> Option<usize> {
+    let total = used.saturating_sub(current).saturating_add(desired);
+    (total <= limit).then_some(total)
 }
 
 impl MemoryCap {
@@ -93,6 +109,10 @@ impl MemoryCap {
         MemoryCap {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             hit: Arc::default(),
+            memory_used: 0,
+            table_used: 0,
+            pending_memory: (0, 0),
+            pending_table: (0, 0),
         }
     }
 
@@ -108,24 +128,55 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.limit;
-        if !allowed {
-            self.hit.store(true, Ordering::Relaxed);
+        match grow_within(self.memory_used, current, desired, self.limit) {
+            Some(total) => {
+                self.memory_used = total;
+                self.pending_memory = (current, desired);
+                Ok(true)
+            }
+            None => {
+                self.hit.store(true, Ordering::Relaxed);
+                Ok(false)
+            }
         }
-        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        let (current, desired) = self.pending_memory;
+        self.memory_used = self
+            .memory_used
+            .saturating_sub(desired)
+            .saturating_add(current);
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        match grow_within(self.table_used, current, desired, MAX_TABLE_ELEMENTS) {
+            Some(total) => {
+                self.table_used = total;
+                self.pending_table = (current, desired);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        let (current, desired) = self.pending_table;
+        self.table_used = self
+            .table_used
+            .saturating_sub(desired)
+            .saturating_add(current);
+        Ok(())
     }
 }
 
@@ -170,5 +221,63 @@ impl WasiHttpHooks for Hooks {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Pending))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component of two core modules, each with a memory of `pages` 64 KiB pages, under a cap.
+    fn instantiate_two_memories(pages: u32, cap: u64) -> (wasmtime::Result<()>, bool) {
+        let engine = wasmtime::Engine::default();
+        let text = format!(
+            "(component
+               (core module $a (memory (export \"m\") {pages}))
+               (core module $b (memory (export \"m\") {pages}))
+               (core instance (instantiate $a))
+               (core instance (instantiate $b)))"
+        );
+        let component =
+            wasmtime::component::Component::new(&engine, wat::parse_str(&text).unwrap()).unwrap();
+        let mut store = wasmtime::Store::new(&engine, MemoryCap::new(cap));
+        store.limiter(|cap| cap);
+        let linker = wasmtime::component::Linker::new(&engine);
+        let hit = store.data().hit_flag();
+        let result = linker.instantiate(&mut store, &component).map(|_| ());
+        (result, hit.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn the_cap_holds_for_the_sum_of_an_instances_memories() {
+        // Two memories of 2.5 MiB under a 3 MiB cap: each fits, both do not.
+        let (both, hit) = instantiate_two_memories(40, 3 << 20);
+        assert!(
+            both.is_err() && hit,
+            "two 2.5 MiB memories passed a 3 MiB cap"
+        );
+        let (fits, hit) = instantiate_two_memories(40, 6 << 20);
+        assert!(fits.is_ok() && !hit);
+    }
+
+    #[test]
+    fn growth_is_counted_once_and_failures_are_undone() {
+        let mut cap = MemoryCap::new(100);
+        assert!(cap.memory_growing(0, 40, None).unwrap());
+        assert!(
+            cap.memory_growing(40, 60, None).unwrap(),
+            "grows the same memory to 60"
+        );
+        assert!(
+            cap.memory_growing(0, 40, None).unwrap(),
+            "a second memory: 100 in all"
+        );
+        assert!(!cap.memory_growing(0, 1, None).unwrap());
+        assert!(cap.memory_growing(40, 39, None).unwrap());
+        cap.memory_grow_failed(wasmtime::Error::msg("no")).unwrap();
+        assert!(
+            !cap.memory_growing(0, 1, None).unwrap(),
+            "the failed shrink is undone"
+        );
     }
 }
