@@ -89,19 +89,36 @@ impl Sandbox {
 pub struct MemoryCap {
     limit: usize,
     hit: Arc<AtomicBool>,
-    /// Bytes of every memory, and elements of every table, as allowed so far.
-    memory_used: usize,
-    table_used: usize,
-    /// The last growth allowed, `(current, desired)`, undone if it then fails.
-    pending_memory: (usize, usize),
-    pending_table: (usize, usize),
+    /// Bytes of every memory, elements of every table.
+    memories: Sum,
+    tables: Sum,
 }
 
-/// Whether growing one of several (a memory, a table) from `current` to `desired` keeps their
-/// sum `used` within `limit`; the new sum when it does.
-fn grow_within(used: usize, current: usize, desired: usize, limit: usize) -> Option<usize> {
-    let total = used.saturating_sub(current).saturating_add(desired);
-    (total <= limit).then_some(total)
+/// The size of several things of one kind (memories, tables) together, as allowed so far.
+#[derive(Default)]
+struct Sum {
+    used: usize,
+    /// The last growth allowed, `(current, desired)`, undone if it then fails.
+    last: (usize, usize),
+}
+
+impl Sum {
+    /// Allows growing one of them from `current` to `desired` when the sum stays within `limit`.
+    fn grow(&mut self, current: usize, desired: usize, limit: usize) -> bool {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        let allowed = total <= limit;
+        if allowed {
+            self.used = total;
+            self.last = (current, desired);
+        }
+        allowed
+    }
+
+    /// The last growth allowed did not happen.
+    fn undo(&mut self) {
+        let (current, desired) = self.last;
+        self.used = self.used.saturating_sub(desired).saturating_add(current);
+    }
 }
 
 impl MemoryCap {
@@ -109,10 +126,8 @@ impl MemoryCap {
         MemoryCap {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             hit: Arc::default(),
-            memory_used: 0,
-            table_used: 0,
-            pending_memory: (0, 0),
-            pending_table: (0, 0),
+            memories: Sum::default(),
+            tables: Sum::default(),
         }
     }
 
@@ -132,25 +147,15 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        match grow_within(self.memory_used, current, desired, self.limit) {
-            Some(total) => {
-                self.memory_used = total;
-                self.pending_memory = (current, desired);
-                Ok(true)
-            }
-            None => {
-                self.hit.store(true, Ordering::Relaxed);
-                Ok(false)
-            }
+        let allowed = self.memories.grow(current, desired, self.limit);
+        if !allowed {
+            self.hit.store(true, Ordering::Relaxed);
         }
+        Ok(allowed)
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        let (current, desired) = self.pending_memory;
-        self.memory_used = self
-            .memory_used
-            .saturating_sub(desired)
-            .saturating_add(current);
+        self.memories.undo();
         Ok(())
     }
 
@@ -160,22 +165,11 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        match grow_within(self.table_used, current, desired, MAX_TABLE_ELEMENTS) {
-            Some(total) => {
-                self.table_used = total;
-                self.pending_table = (current, desired);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(self.tables.grow(current, desired, MAX_TABLE_ELEMENTS))
     }
 
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        let (current, desired) = self.pending_table;
-        self.table_used = self
-            .table_used
-            .saturating_sub(desired)
-            .saturating_add(current);
+        self.tables.undo();
         Ok(())
     }
 }
