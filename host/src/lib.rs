@@ -9,6 +9,7 @@
 //! - [`runtime`]: wasmtime engine, compile cache, per-request sandboxed instances;
 //! - [`vision`]: the `atelier:vision` host functions (ONNX Runtime);
 //! - [`config`]: the TOML manifest and its validation;
+//! - [`routes`]: route identity and ownership (normalising, overlap), used by the three above;
 //! - [`telemetry`]: logs and metrics.
 //!
 //! One function on one request, without a server (what `atelier run` does); [`app::serve`]
