@@ -12,7 +12,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::{Manifest, RouteConfig};
-use crate::runtime::{PoolSizing, Runtime};
+use crate::runtime::{CompileBudget, Compiler, PoolSizing, Runtime};
 use crate::server::{Deployed, Server};
 use crate::telemetry::Metrics;
 use crate::tenancy::store::Store;
@@ -70,6 +70,20 @@ fn load_fixed(
         .collect()
 }
 
+/// Tenants' components compile in a child process of this very binary, under the admin budget.
+fn deploy_compiler(manifest: &Manifest) -> anyhow::Result<Compiler> {
+    let exe = std::env::current_exe().context("locating this binary for the compiler process")?;
+    let admin = &manifest.admin;
+    Ok(Compiler::Child {
+        exe,
+        budget: CompileBudget {
+            timeout: Duration::from_millis(admin.compile_timeout_ms),
+            memory_bytes: admin.compile_memory_mb << 20,
+        },
+        perfmap: manifest.runtime.perfmap,
+    })
+}
+
 /// Serves `manifest` on `listener` until `shutdown` resolves.
 pub async fn serve(
     manifest: Manifest,
@@ -96,8 +110,14 @@ pub async fn serve(
             true => Some(Arc::new(Vision::load(&manifest.vision, &metrics)?)),
             false => None,
         };
-        let runtime = Runtime::new(&manifest.runtime, pool_sizing(&manifest), metrics, vision)
-            .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
+        let runtime = Runtime::new(
+            &manifest.runtime,
+            deploy_compiler(&manifest)?,
+            pool_sizing(&manifest),
+            metrics,
+            vision,
+        )
+        .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
         let fixed = load_fixed(&runtime, &manifest)?;
         let tenants = manifest
             .tenants
@@ -110,7 +130,7 @@ pub async fn serve(
             Store::new(&manifest.admin.data_dir),
             tenants,
             fixed,
-            manifest.admin.max_component_mb << 20,
+            &manifest.admin,
         );
         deployments.restore();
         Ok(deployments)

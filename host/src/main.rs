@@ -84,6 +84,19 @@ enum Command {
         #[arg(long, env = "ATELIER_TOKEN", hide_env_values = true)]
         token: String,
     },
+    /// Internal: compile the component on stdin to `--output` under the given limits. The
+    /// server runs this for every deployed component (`runtime::compiler`).
+    #[command(hide = true)]
+    CompileComponent {
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long)]
+        memory_bytes: u64,
+        #[arg(long)]
+        cpu_seconds: u64,
+        #[arg(long)]
+        perfmap: bool,
+    },
 }
 
 fn manifest(config: &Option<PathBuf>) -> anyhow::Result<Manifest> {
@@ -141,6 +154,17 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     atelier::telemetry::logging::init(cli.log_json);
     match cli.command {
+        Command::CompileComponent {
+            output,
+            memory_bytes,
+            cpu_seconds,
+            perfmap,
+        } => std::process::exit(atelier::runtime::compiler::child_main(
+            atelier::runtime::engine::base_config(perfmap),
+            &output,
+            memory_bytes,
+            cpu_seconds,
+        )),
         Command::Serve { config, listen } => {
             let mut manifest = manifest(&config)?;
             if let Some(addr) = listen {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
 use crate::config::{FunctionConfig, Manifest};
-use crate::runtime::{PoolSizing, Runtime};
+use crate::runtime::{Compiler, PoolSizing, Runtime};
 use crate::telemetry::Metrics;
 use crate::vision::Vision;
 
@@ -76,8 +76,14 @@ pub async fn run(manifest: Manifest, shot: OneShot) -> anyhow::Result<Answer> {
             instances: 1,
             max_memory_bytes: load_config.limits.memory_bytes,
         };
-        let runtime = Runtime::new(&runtime_config, sizing, loading_metrics, vision)
-            .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
+        let runtime = Runtime::new(
+            &runtime_config,
+            Compiler::InProcess,
+            sizing,
+            loading_metrics,
+            vision,
+        )
+        .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
         Ok(runtime.load(&load_config)?)
     })
     .await??;

@@ -5,6 +5,8 @@
 //! otherwise; components come from `target/wasm32-wasip2/release/`; shared test data from
 //! `../shared/testdata` (or `ATELIER_SHARED`).
 
+pub mod admin;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -221,6 +223,35 @@ impl Server {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
             .unwrap()
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and gives back its folder, to
+    /// start again in.
+    pub fn kill_hard(mut self) -> tempfile::TempDir {
+        // SIGKILL, unlike the SIGTERM of `Drop`.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Process ids of the server's child processes (its compilers).
+    pub fn children(&self) -> Vec<u32> {
+        let pid = self.child.id().to_string();
+        let parent_of = |stat: &str| {
+            // `pid (comm) state ppid …`; comm may hold spaces, so read after the last ')'.
+            let rest = &stat[stat.rfind(')')? + 1..];
+            rest.split_whitespace().nth(1).map(str::to_string)
+        };
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let id: u32 = e.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                (parent_of(&stat)? == pid).then_some(id)
+            })
+            .collect()
     }
 
     /// Sends SIGTERM and waits for the exit code.

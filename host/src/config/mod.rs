@@ -129,6 +129,8 @@ impl Default for ServerConfig {
 pub struct RuntimeConfig {
     /// Folder of compiled components (`.cwasm`), keyed by component hash and engine.
     pub cache_dir: PathBuf,
+    /// Most MiB of artifacts kept there; the least recently used go first.
+    pub cache_max_mb: u64,
     /// Use the pooling instance allocator (falls back to on-demand when it cannot reserve memory).
     pub pooling: bool,
     /// Pooling slots; 0 means the sum of every function's `max_concurrency`.
@@ -147,6 +149,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             cache_dir: PathBuf::from(".cache/atelier"),
+            cache_max_mb: 1024,
             pooling: true,
             max_instances: 0,
             epoch_tick_ms: 5,
@@ -362,6 +365,7 @@ impl Manifest {
         let mut admin = raw.admin;
         admin
             .token_hash()
+            .and_then(|_| admin.check_budgets())
             .map_err(|m| at(None, format!("[admin]: {m}")))?;
         admin.data_dir = base.join(&admin.data_dir);
         let mut vision = raw.vision;

@@ -39,6 +39,8 @@ pub struct Quotas {
     pub function_limits: Limits,
     /// Functions it may have deployed at once.
     pub max_functions: u32,
+    /// Bytes of stored components over every version of every function it keeps.
+    pub storage_bytes: u64,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +70,7 @@ pub(super) struct RawQuotas {
     /// Instances at once over all the tenant's functions (and the most one function may ask).
     max_concurrency: Option<u32>,
     max_functions: Option<u32>,
+    storage_mb: Option<u64>,
     memory_mb: Option<u64>,
     cpu_ms: Option<u64>,
     timeout_ms: Option<u64>,
@@ -144,6 +147,7 @@ impl RawTenant {
                 burst,
                 max_concurrency: limits.max_concurrency,
                 max_functions: self.quotas.max_functions.unwrap_or(32),
+                storage_bytes: self.quotas.storage_mb.unwrap_or(1024) << 20,
                 function_limits: limits,
             },
             grants: self.grants,
@@ -168,6 +172,15 @@ pub struct AdminConfig {
     pub data_dir: PathBuf,
     /// Largest component a deploy accepts, MiB.
     pub max_component_mb: u64,
+    /// Wall-clock budget of compiling one deployed component (in a child process).
+    pub compile_timeout_ms: u64,
+    /// Memory budget of that child process (its data segment), MiB.
+    pub compile_memory_mb: u64,
+    /// Deployed components compiled at once; more wait their turn.
+    pub max_concurrent_compiles: u32,
+    /// Versions of each function kept on disk (the current one always is); older ones are
+    /// deleted by the next deploy.
+    pub keep_versions: u32,
 }
 
 impl Default for AdminConfig {
@@ -176,11 +189,28 @@ impl Default for AdminConfig {
             token: None,
             data_dir: PathBuf::from(".atelier-data"),
             max_component_mb: 64,
+            compile_timeout_ms: 60_000,
+            compile_memory_mb: 2048,
+            max_concurrent_compiles: 2,
+            keep_versions: 5,
         }
     }
 }
 
 impl AdminConfig {
+    /// Refuses budgets that would make every deploy fail or none be kept.
+    pub fn check_budgets(&self) -> Result<(), String> {
+        if self.compile_timeout_ms < 100 || self.compile_memory_mb < 64 {
+            return Err(
+                "compile_timeout_ms must be at least 100 and compile_memory_mb at least 64".into(),
+            );
+        }
+        if self.max_concurrent_compiles == 0 || self.keep_versions == 0 {
+            return Err("max_concurrent_compiles and keep_versions must be at least 1".into());
+        }
+        Ok(())
+    }
+
     /// The operator token's hash, lowercase hex, if one is configured in the manifest.
     pub fn token_hash(&self) -> Result<Option<String>, String> {
         let Some(t) = &self.token else {

@@ -26,11 +26,13 @@ pub struct PoolSizing {
     pub max_memory_bytes: u64,
 }
 
-fn base_config(runtime: &RuntimeConfig) -> Config {
+/// The settings every engine of the host shares, the compiler's child process included: an
+/// artifact compiled under them loads into the serving engine.
+pub fn base_config(perfmap: bool) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.wasm_component_model(true);
-    if runtime.perfmap {
+    if perfmap {
         config.profiler(ProfilingStrategy::PerfMap);
     }
     config
@@ -55,7 +57,7 @@ pub fn build(
             .linear_memory_keep_resident((runtime.memory_keep_resident_kb << 10) as usize)
             .table_keep_resident(64 << 10)
             .pagemap_scan(Enabled::Auto);
-        let mut config = base_config(runtime);
+        let mut config = base_config(runtime.perfmap);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&config) {
             Ok(engine) => return Ok((engine, Allocation::Pooling { slots })),
@@ -66,7 +68,10 @@ pub fn build(
             ),
         }
     }
-    Ok((Engine::new(&base_config(runtime))?, Allocation::OnDemand))
+    Ok((
+        Engine::new(&base_config(runtime.perfmap))?,
+        Allocation::OnDemand,
+    ))
 }
 
 /// Starts the thread that advances the engine's epoch every `tick`. It runs for the process's life.

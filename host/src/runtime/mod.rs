@@ -2,7 +2,8 @@
 //! per request.
 //!
 //! - [`engine`]: engine configuration, pooling allocator, epoch ticker;
-//! - [`cache`]: compiled components on disk;
+//! - [`compiler`]: compiling components, untrusted ones in a child process under a budget;
+//! - [`cache`]: compiled components on disk, bounded in size;
 //! - [`sandbox`]: per-request store data (WASI, wasi:http, memory cap);
 //! - [`outbound`]: where a function's outbound HTTP may connect (names, ports, public addresses);
 //! - [`function`]: a loaded function and one request's run under its CPU, wall-clock and memory limits;
@@ -12,6 +13,7 @@
 //! function's grants, so an ungranted import is refused at load, never at request time.
 
 pub mod cache;
+pub mod compiler;
 pub mod engine;
 pub mod function;
 pub mod guest_log;
@@ -29,6 +31,7 @@ use crate::config::{FunctionConfig, RuntimeConfig};
 use crate::telemetry::Metrics;
 use crate::vision::Vision;
 pub use cache::{CacheOutcome, CompileCache};
+pub use compiler::{CompileBudget, CompileError, Compiler};
 pub use engine::{Allocation, PoolSizing};
 pub use function::{Function, InvokeError};
 pub use sandbox::Sandbox;
@@ -44,6 +47,16 @@ pub enum LoadError {
     },
     #[error("function {function:?}: not a valid component: {message}")]
     Compile { function: String, message: String },
+    #[error("function {function:?}: {error}")]
+    OverBudget {
+        function: String,
+        error: CompileError,
+    },
+    #[error("function {function:?}: {error}")]
+    Compiler {
+        function: String,
+        error: CompileError,
+    },
     #[error(
         "function {function:?}: component imports `{import}`, which needs the grant {grant:?}"
     )]
@@ -56,11 +69,13 @@ pub enum LoadError {
     Link { function: String, message: String },
 }
 
-/// The engine, the linker every function shares, and the compile cache.
+/// The engine, the linker every function shares, the compile cache and how deployed
+/// components are compiled.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<Sandbox>,
     cache: CompileCache,
+    deploy_compiler: Compiler,
     allocation: Allocation,
     tick: Duration,
     metrics: Arc<Metrics>,
@@ -68,9 +83,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine and linker and starts the epoch ticker.
+    /// Builds the engine and linker and starts the epoch ticker. Deployed (untrusted)
+    /// components are compiled by `deploy_compiler`, the manifest's own in this process.
     pub fn new(
         config: &RuntimeConfig,
+        deploy_compiler: Compiler,
         sizing: PoolSizing,
         metrics: Arc<Metrics>,
         vision: Option<Arc<Vision>>,
@@ -82,12 +99,13 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         crate::vision::add_to_linker(&mut linker, Sandbox::vision)?;
-        let cache = CompileCache::new(&engine, &config.cache_dir);
+        let cache = CompileCache::new(&engine, &config.cache_dir, config.cache_max_mb << 20);
         tracing::info!(?allocation, "wasmtime engine ready");
         Ok(Runtime {
             engine,
             linker,
             cache,
+            deploy_compiler,
             allocation,
             tick,
             metrics,
@@ -95,11 +113,17 @@ impl Runtime {
         })
     }
 
+    /// The vision models, when some function may use them.
+    pub fn vision(&self) -> Option<&Arc<Vision>> {
+        self.vision.as_ref()
+    }
+
     pub fn allocation(&self) -> Allocation {
         self.allocation
     }
 
-    /// Reads, compiles (or loads from cache), checks grants and pre-instantiates a function.
+    /// Reads, compiles (or loads from cache), checks grants and pre-instantiates one of the
+    /// operator's functions.
     pub fn load(&self, config: &FunctionConfig) -> Result<Function, LoadError> {
         let started = Instant::now();
         let bytes = std::fs::read(&config.component).map_err(|source| LoadError::Read {
@@ -107,19 +131,41 @@ impl Runtime {
             path: config.component.display().to_string(),
             source,
         })?;
-        self.load_bytes(config, &bytes).inspect(|_| {
+        self.load_with(config, &bytes, &Compiler::InProcess).inspect(|_| {
             tracing::debug!(function = %config.name, elapsed_ms = started.elapsed().as_millis() as u64, "function loaded");
         })
     }
 
-    /// Same as [`Runtime::load`] for component bytes already in memory.
-    pub fn load_bytes(&self, config: &FunctionConfig, bytes: &[u8]) -> Result<Function, LoadError> {
+    /// Same as [`Runtime::load`] for a tenant's component: compiled under the deploy budget.
+    pub fn load_deployed(
+        &self,
+        config: &FunctionConfig,
+        bytes: &[u8],
+    ) -> Result<Function, LoadError> {
+        self.load_with(config, bytes, &self.deploy_compiler)
+    }
+
+    fn load_with(
+        &self,
+        config: &FunctionConfig,
+        bytes: &[u8],
+        compiler: &Compiler,
+    ) -> Result<Function, LoadError> {
         let name = &config.name;
-        let compile_err = |e: wasmtime::Error| LoadError::Compile {
-            function: name.clone(),
-            message: format!("{e:#}"),
+        let compile_err = |error: CompileError| {
+            let function = name.clone();
+            match error {
+                CompileError::Invalid(message) => LoadError::Compile { function, message },
+                CompileError::TimedOut(_) | CompileError::OutOfMemory(_) => {
+                    LoadError::OverBudget { function, error }
+                }
+                CompileError::Process(_) => LoadError::Compiler { function, error },
+            }
         };
-        let (component, outcome) = self.cache.load(&self.engine, bytes).map_err(compile_err)?;
+        let (component, outcome) = self
+            .cache
+            .load(&self.engine, bytes, compiler)
+            .map_err(compile_err)?;
         let ty = component.component_type();
         for (import, _) in ty.imports(&self.engine) {
             if let Some(grant) = crate::config::KNOWN_GRANTS

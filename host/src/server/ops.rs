@@ -1,5 +1,6 @@
 //! Operations endpoints, answered by the host itself before routing:
-//! `/healthz` (the process is up), `/readyz` (every function compiled and every model loaded),
+//! `/healthz` (the process is up), `/readyz` (every function compiled, every model loaded and
+//! served by a worker),
 //! `/metrics` (Prometheus text format). They answer GET and HEAD (hyper sends HEAD's headers
 //! without the body); any other method gets 405 with `Allow`.
 //!
@@ -26,15 +27,25 @@ impl Server {
         }
         Some(match path {
             "/healthz" => reply::text(StatusCode::OK, "application/json", r#"{"status":"ok"}"#),
-            "/readyz" if self.deployments.load().is_some() => {
-                reply::text(StatusCode::OK, "application/json", r#"{"status":"ready"}"#)
-            }
-            "/readyz" => reply::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "functions are still loading",
-                None,
-            ),
+            "/readyz" => match self.deployments.load().as_deref() {
+                None => reply::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_ready",
+                    "functions are still loading",
+                    None,
+                ),
+                Some(d) => match d.unavailable_models() {
+                    down if down.is_empty() => {
+                        reply::text(StatusCode::OK, "application/json", r#"{"status":"ready"}"#)
+                    }
+                    down => reply::error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "model_unavailable",
+                        &format!("no worker serves model(s) {}", down.join(", ")),
+                        None,
+                    ),
+                },
+            },
             "/metrics" if !self.may_read_metrics(headers) => reply::error(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

@@ -47,6 +47,12 @@ fn deploy_error(e: &DeployError) -> Response<Body> {
         DeployError::RouteConflict { .. } => (StatusCode::CONFLICT, "route_conflict"),
         DeployError::RouteNotAllowed(_) => (StatusCode::FORBIDDEN, "route_not_allowed"),
         DeployError::Load(LoadError::NotGranted { .. }) => (StatusCode::FORBIDDEN, "not_granted"),
+        DeployError::Load(LoadError::OverBudget { .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "compile_budget")
+        }
+        DeployError::Load(LoadError::Compiler { .. }) | DeployError::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        }
         DeployError::Load(_) => (StatusCode::BAD_REQUEST, "invalid_component"),
         DeployError::NoTenant(_) | DeployError::NoFunction { .. } => {
             (StatusCode::NOT_FOUND, "not_found")
@@ -272,21 +278,22 @@ async fn answer(
                     "send the component (.wasm) as the request body",
                 );
             }
-            blocking(deployments, move |d| d.deploy(&tenant, &name, spec, &body))
+            deployments
+                .deploy(&tenant, &name, spec, body)
                 .await
                 .map(|i| json!(i))
+                .map_err(|e| deploy_error(&e))
         }
-        (&Method::DELETE, Some(name), None, 6) => {
-            let n = name.clone();
-            blocking(deployments, move |d| d.delete(&tenant, &n))
-                .await
-                .map(|()| json!({ "deleted": name }))
-        }
-        (&Method::POST, Some(name), Some("rollback"), 7) => {
-            blocking(deployments, move |d| d.rollback(&tenant, &name))
-                .await
-                .map(|i| json!(i))
-        }
+        (&Method::DELETE, Some(name), None, 6) => deployments
+            .delete(&tenant, &name)
+            .await
+            .map(|()| json!({ "deleted": name }))
+            .map_err(|e| deploy_error(&e)),
+        (&Method::POST, Some(name), Some("rollback"), 7) => deployments
+            .rollback(&tenant, &name)
+            .await
+            .map(|i| json!(i))
+            .map_err(|e| deploy_error(&e)),
         _ => {
             return error(
                 StatusCode::NOT_FOUND,

@@ -1,7 +1,8 @@
 //! Functions tenants deploy at runtime, next to the manifest's own: validate, compile, persist,
 //! then swap the routing table atomically.
 //!
-//! Invariants: mutations are serialised; the routing table is replaced in one store, so a
+//! Invariants: changes to one tenant's functions are serialised, different tenants' run side by
+//! side (compiles in a bounded number of slots, outside every lock); the routing table is replaced in one store, so a
 //! request sees either the old or the new table, and in-flight requests keep the function they
 //! started with; a deploy that fails at any step changes nothing that serves.
 
@@ -10,12 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
+use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::store::{Spec, Store, StoreError};
 use super::Tenant;
-use crate::config::{FunctionConfig, RouteConfig};
+use crate::config::{AdminConfig, FunctionConfig, RouteConfig};
 use crate::routes::{self, Scope};
 use crate::runtime::{LoadError, Runtime};
 use crate::server::{Deployed, Owner, Routes};
@@ -43,6 +45,8 @@ pub enum DeployError {
     NoPreviousVersion(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
 }
 
 fn bad(param: &str, message: impl Into<String>) -> DeployError {
@@ -90,6 +94,10 @@ pub struct Deployments {
     tenants: HashMap<String, Arc<Tenant>>,
     fixed: Vec<(Vec<RouteConfig>, Arc<Deployed>)>,
     live: Mutex<BTreeMap<(String, String), Live>>,
+    /// One change at a time per tenant (deploy, rollback, delete).
+    turns: HashMap<String, tokio::sync::Mutex<()>>,
+    compile_slots: tokio::sync::Semaphore,
+    keep_versions: usize,
     max_component_bytes: u64,
 }
 
@@ -116,20 +124,34 @@ impl Deployments {
         store: Store,
         tenants: Vec<Arc<Tenant>>,
         fixed: Vec<(Vec<RouteConfig>, Arc<Deployed>)>,
-        max_component_bytes: u64,
+        admin: &AdminConfig,
     ) -> Self {
         Deployments {
             runtime,
             table,
             store,
+            turns: tenants
+                .iter()
+                .map(|t| (t.id().to_string(), Default::default()))
+                .collect(),
             tenants: tenants
                 .into_iter()
                 .map(|t| (t.id().to_string(), t))
                 .collect(),
             fixed,
             live: Mutex::new(BTreeMap::new()),
-            max_component_bytes,
+            compile_slots: tokio::sync::Semaphore::new(admin.max_concurrent_compiles as usize),
+            keep_versions: admin.keep_versions as usize,
+            max_component_bytes: admin.max_component_mb << 20,
         }
+    }
+
+    /// Models that cannot serve now (see [`crate::vision::Vision::unavailable`]).
+    pub fn unavailable_models(&self) -> Vec<String> {
+        self.runtime
+            .vision()
+            .map(|v| v.unavailable())
+            .unwrap_or_default()
     }
 
     /// Largest component a deploy accepts.
@@ -232,7 +254,7 @@ impl Deployments {
         component: &[u8],
     ) -> Result<Arc<Deployed>, DeployError> {
         let config = self.config(tenant, name, spec)?;
-        let function = self.runtime.load_bytes(&config, component)?;
+        let function = self.runtime.load_deployed(&config, component)?;
         Ok(Arc::new(Deployed::owned(
             function,
             Owner {
@@ -317,85 +339,181 @@ impl Deployments {
         Ok(())
     }
 
+    /// Runs blocking work (compiling, disk) off the async workers.
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Deployments) -> Result<T, DeployError> + Send + 'static,
+    ) -> Result<T, DeployError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || work(&this))
+            .await
+            .map_err(|e| DeployError::Internal(format!("deployment task failed: {e}")))?
+    }
+
+    /// Compiles under one of the process's compile slots: compiles for different tenants run
+    /// side by side up to `max_concurrent_compiles`, the rest wait for a slot, not for a lock.
+    async fn compile_in_slot(
+        self: &Arc<Self>,
+        tenant: &Arc<Tenant>,
+        name: &str,
+        spec: &Spec,
+        component: Bytes,
+    ) -> Result<Arc<Deployed>, DeployError> {
+        let _slot = self
+            .compile_slots
+            .acquire()
+            .await
+            .map_err(|e| DeployError::Internal(e.to_string()))?;
+        let (tenant, name, spec) = (tenant.clone(), name.to_string(), spec.clone());
+        self.blocking(move |d| d.compile(&tenant, &name, &spec, &component))
+            .await
+    }
+
+    /// Refuses a deploy that would take the tenant's stored components over its quota, counting
+    /// the versions this deploy lets retention delete.
+    fn check_storage(&self, tenant: &Tenant, name: &str, adding: u64) -> Result<(), DeployError> {
+        let id = tenant.id();
+        // After this deploy the new version is current, and only the newest others are kept.
+        let kept_before = self.keep_versions.saturating_sub(1);
+        let sizes = self.store.sizes(id, name);
+        let dropped = sizes.len().saturating_sub(kept_before);
+        let freed: u64 = sizes[..dropped].iter().map(|(_, len)| len).sum();
+        let after = (self.store.tenant_bytes(id) - freed).saturating_add(adding);
+        let quota = tenant.config.quotas.storage_bytes;
+        if after > quota {
+            return Err(DeployError::QuotaExceeded(format!(
+                "tenant {id:?} would store {} KiB of components, over its storage quota of {} KiB",
+                after >> 10,
+                quota >> 10
+            )));
+        }
+        Ok(())
+    }
+
     /// Deploys a new version of `tenant`'s function `name` and makes it serve.
-    pub fn deploy(
-        &self,
+    ///
+    /// One change at a time per tenant; the compile runs outside every lock, and the routes
+    /// are checked again before the new version is committed, since another tenant may have
+    /// deployed meanwhile.
+    pub async fn deploy(
+        self: &Arc<Self>,
         tenant_id: &str,
         name: &str,
         mut spec: Spec,
-        component: &[u8],
+        component: Bytes,
     ) -> Result<FunctionInfo, DeployError> {
         let tenant = self.tenant(tenant_id)?.clone();
-        let mut live = self.live();
-        self.check_spec(&tenant, name, &spec, &live)?;
-        spec.sha256 = hex::encode(Sha256::digest(component));
+        let _turn = self.turns[tenant_id].lock().await;
+        self.check_spec(&tenant, name, &spec, &self.live())?;
+        spec.sha256 = hex::encode(Sha256::digest(&component));
         spec.deployed_at_unix = now_unix();
-        let deployed = self.compile(&tenant, name, &spec, component)?;
-        let version = self.store.add(tenant_id, name, &spec, component)?;
-        self.store.set_current(tenant_id, name, version)?;
-        tracing::info!(tenant = %tenant_id, function = %name, version, sha256 = %spec.sha256, "deployed");
-        live.insert(
-            (tenant_id.to_string(), name.to_string()),
-            Live {
-                version,
-                spec,
-                deployed,
-            },
-        );
-        self.install(&live);
-        self.info_locked(&live, tenant_id, name)
+        self.check_storage(&tenant, name, component.len() as u64)?;
+        let deployed = self
+            .compile_in_slot(&tenant, name, &spec, component.clone())
+            .await?;
+        let name = name.to_string();
+        self.blocking(move |d| {
+            let mut live = d.live();
+            d.check_spec(&tenant, &name, &spec, &live)?;
+            let id = tenant.id();
+            let version = d.store.add(id, &name, &spec, &component)?;
+            d.store.set_current(id, &name, version)?;
+            tracing::info!(tenant = %id, function = %name, version, sha256 = %spec.sha256, "deployed");
+            live.insert(
+                (id.to_string(), name.clone()),
+                Live {
+                    version,
+                    spec,
+                    deployed,
+                },
+            );
+            d.install(&live);
+            match d.store.prune(id, &name, d.keep_versions) {
+                Ok(gone) if !gone.is_empty() => {
+                    tracing::info!(tenant = %id, function = %name, versions = ?gone, "old versions deleted (keep_versions)")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(tenant = %id, function = %name, error = %e, "deleting old versions failed")
+                }
+            }
+            d.info_locked(&live, id, &name)
+        })
+        .await
     }
 
     /// Makes the version before the current one serve again.
-    pub fn rollback(&self, tenant_id: &str, name: &str) -> Result<FunctionInfo, DeployError> {
+    pub async fn rollback(
+        self: &Arc<Self>,
+        tenant_id: &str,
+        name: &str,
+    ) -> Result<FunctionInfo, DeployError> {
         let tenant = self.tenant(tenant_id)?.clone();
-        let mut live = self.live();
+        let _turn = self.turns[tenant_id].lock().await;
         let key = (tenant_id.to_string(), name.to_string());
-        let current = live
-            .get(&key)
-            .map(|l| l.version)
-            .ok_or_else(|| DeployError::NoFunction {
-                tenant: tenant_id.into(),
-                name: name.into(),
-            })?;
-        let previous = self
-            .store
-            .versions(tenant_id, name)
-            .into_iter()
-            .rfind(|v| *v < current)
-            .ok_or_else(|| DeployError::NoPreviousVersion(format!("{tenant_id}/{name}")))?;
-        let stored = self.store.read(tenant_id, name, previous)?;
-        self.check_spec(&tenant, name, &stored.spec, &live)?;
-        let deployed = self.compile(&tenant, name, &stored.spec, &stored.component)?;
-        self.store.set_current(tenant_id, name, previous)?;
-        tracing::info!(tenant = %tenant_id, function = %name, from = current, to = previous, "rolled back");
-        live.insert(
-            key,
-            Live {
-                version: previous,
-                spec: stored.spec,
-                deployed,
-            },
-        );
-        self.install(&live);
-        self.info_locked(&live, tenant_id, name)
+        let current =
+            self.live()
+                .get(&key)
+                .map(|l| l.version)
+                .ok_or_else(|| DeployError::NoFunction {
+                    tenant: tenant_id.into(),
+                    name: name.into(),
+                })?;
+        let (t, n) = key.clone();
+        let stored = self
+            .blocking(move |d| {
+                let previous = d
+                    .store
+                    .versions(&t, &n)
+                    .into_iter()
+                    .rfind(|v| *v < current)
+                    .ok_or_else(|| DeployError::NoPreviousVersion(format!("{t}/{n}")))?;
+                Ok(d.store.read(&t, &n, previous)?)
+            })
+            .await?;
+        self.check_spec(&tenant, name, &stored.spec, &self.live())?;
+        let deployed = self
+            .compile_in_slot(&tenant, name, &stored.spec, stored.component.into())
+            .await?;
+        self.blocking(move |d| {
+            let mut live = d.live();
+            d.check_spec(&tenant, &key.1, &stored.spec, &live)?;
+            d.store.set_current(&key.0, &key.1, stored.version)?;
+            tracing::info!(tenant = %key.0, function = %key.1, from = current, to = stored.version, "rolled back");
+            let (tenant, name) = (key.0.clone(), key.1.clone());
+            live.insert(
+                key,
+                Live {
+                    version: stored.version,
+                    spec: stored.spec,
+                    deployed,
+                },
+            );
+            d.install(&live);
+            d.info_locked(&live, &tenant, &name)
+        })
+        .await
     }
 
     /// Stops serving a function and forgets its versions.
-    pub fn delete(&self, tenant_id: &str, name: &str) -> Result<(), DeployError> {
+    pub async fn delete(self: &Arc<Self>, tenant_id: &str, name: &str) -> Result<(), DeployError> {
         self.tenant(tenant_id)?;
-        let mut live = self.live();
+        let _turn = self.turns[tenant_id].lock().await;
         let key = (tenant_id.to_string(), name.to_string());
-        if live.remove(&key).is_none() {
-            return Err(DeployError::NoFunction {
-                tenant: tenant_id.into(),
-                name: name.into(),
-            });
-        }
-        self.install(&live);
-        self.store.remove(tenant_id, name)?;
-        tracing::info!(tenant = %tenant_id, function = %name, "deleted");
-        Ok(())
+        self.blocking(move |d| {
+            let mut live = d.live();
+            if live.remove(&key).is_none() {
+                return Err(DeployError::NoFunction {
+                    tenant: key.0,
+                    name: key.1,
+                });
+            }
+            d.install(&live);
+            d.store.remove(&key.0, &key.1)?;
+            tracing::info!(tenant = %key.0, function = %key.1, "deleted");
+            Ok(())
+        })
+        .await
     }
 
     fn info_locked(

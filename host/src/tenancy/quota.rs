@@ -65,6 +65,7 @@ mod tests {
             max_concurrency: 10,
             function_limits: Limits::default(),
             max_functions: 1,
+            storage_bytes: 1 << 20,
         });
         for _ in 0..3 {
             drop(quota.admit().unwrap());

@@ -251,6 +251,63 @@ impl Store {
         Ok(())
     }
 
+    /// Each kept version of a function with its component's size in bytes, ascending.
+    pub fn sizes(&self, tenant: &str, name: &str) -> Vec<(u32, u64)> {
+        let dir = self.dir(tenant, name);
+        self.versions(tenant, name)
+            .into_iter()
+            .map(|v| {
+                let len = std::fs::metadata(dir.join(format!("v{v}.wasm"))).map_or(0, |m| m.len());
+                (v, len)
+            })
+            .collect()
+    }
+
+    /// Bytes of every stored component of a tenant, over all its functions and versions.
+    pub fn tenant_bytes(&self, tenant: &str) -> u64 {
+        std::fs::read_dir(self.root.join(tenant))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|f| f.file_name().into_string().ok())
+            .flat_map(|name| self.sizes(tenant, &name))
+            .map(|(_, len)| len)
+            .sum()
+    }
+
+    /// The versions [`Store::prune`] deletes: all but the newest `keep` and the current.
+    fn beyond(&self, tenant: &str, name: &str, keep: usize) -> Vec<u32> {
+        let current = self.current(tenant, name);
+        let versions = self.versions(tenant, name);
+        let cut = versions.len().saturating_sub(keep);
+        versions[..cut]
+            .iter()
+            .copied()
+            .filter(|v| Some(*v) != current)
+            .collect()
+    }
+
+    /// Deletes every version but the newest `keep` and the current one; returns the deleted.
+    pub fn prune(&self, tenant: &str, name: &str, keep: usize) -> Result<Vec<u32>, StoreError> {
+        let dir = self.dir(tenant, name);
+        let old = self.beyond(tenant, name, keep);
+        for &version in &old {
+            // The spec goes last: a version is listed by its component.
+            for (done, _) in version_files(&dir, version) {
+                match std::fs::remove_file(&done) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io_err(&done)(e))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !old.is_empty() {
+            sync_dir(&dir)?;
+        }
+        Ok(old)
+    }
+
     /// Forgets a function and its history.
     pub fn remove(&self, tenant: &str, name: &str) -> Result<(), StoreError> {
         let dir = self.dir(tenant, name);
@@ -312,6 +369,29 @@ mod tests {
         assert_eq!(store.deployed(), vec![("a".to_string(), "f".to_string())]);
         store.remove("a", "f").unwrap();
         assert!(store.deployed().is_empty());
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_and_the_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        for n in 1..=5u32 {
+            let v = store
+                .add("a", "f", &spec(), &vec![0; n as usize * 10])
+                .unwrap();
+            store.set_current("a", "f", v).unwrap();
+        }
+        store.add("a", "g", &spec(), b"other").unwrap();
+        store.set_current("a", "g", 1).unwrap();
+        assert_eq!(store.tenant_bytes("a"), 150 + 5);
+        // Rolled back to v2, then pruned to two: v4 and v5 stay, and v2 because it serves.
+        store.set_current("a", "f", 2).unwrap();
+        assert_eq!(store.beyond("a", "f", 2), vec![1, 3]);
+        assert_eq!(store.prune("a", "f", 2).unwrap(), vec![1, 3]);
+        assert_eq!(store.versions("a", "f"), vec![2, 4, 5]);
+        assert_eq!(store.sizes("a", "f"), vec![(2, 20), (4, 40), (5, 50)]);
+        assert_eq!(store.tenant_bytes("a"), 110 + 5);
+        assert_eq!(store.add("a", "f", &spec(), b"six").unwrap(), 6);
     }
 
     /// `kill -9` between writing a version and committing it, at each step: the uncommitted

@@ -4,13 +4,16 @@
 //! `max_batch` jobs or `max_wait` has passed since the first, and runs them together.
 //! Invariants: the queue is bounded — a full queue refuses at once (the caller answers 503 with
 //! Retry-After) rather than letting latency grow without bound; every accepted job gets exactly
-//! one reply, also when inference fails; a batch whose run panics answers its jobs with a
-//! closed reply (the callers' error) and the worker goes on with the next batch, so one bad
-//! batch never disables the model.
+//! one reply, also when inference fails; a worker that panics (a batch whose run panics) drops
+//! its jobs' replies (the callers' error) and starts its successor as it unwinds, which serves
+//! the queue from the next job on, so one bad batch never disables the model. Only a worker
+//! that could not be restarted leaves the model unhealthy ([`Batcher::alive`], `/readyz`).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 struct Job<I, O> {
@@ -18,14 +21,94 @@ struct Job<I, O> {
     reply: oneshot::Sender<O>,
 }
 
+type Run<I, O> = Arc<Mutex<dyn FnMut(Vec<I>) -> Vec<O> + Send>>;
+
 /// The submitting side of a model's batch queue.
 pub struct Batcher<I, O> {
     queue: Sender<Job<I, O>>,
+    health: Arc<Health>,
+}
+
+#[derive(Default)]
+struct Health {
+    alive: AtomicBool,
+    restarts: AtomicU64,
+}
+
+/// What a worker thread owns; dropping it while panicking starts the next worker.
+struct Worker<I, O> {
+    model: String,
+    max_batch: usize,
+    max_wait: Duration,
+    jobs: Receiver<Job<I, O>>,
+    run: Run<I, O>,
+    health: Arc<Health>,
 }
 
 /// The queue was full.
 #[derive(Debug)]
 pub struct Full;
+
+impl<I: Send + 'static, O: Send + 'static> Worker<I, O> {
+    fn successor(&self) -> Self {
+        Worker {
+            model: self.model.clone(),
+            max_batch: self.max_batch,
+            max_wait: self.max_wait,
+            jobs: self.jobs.clone(),
+            run: self.run.clone(),
+            health: self.health.clone(),
+        }
+    }
+
+    fn serve(self) {
+        while let Ok(first) = self.jobs.recv() {
+            let deadline = Instant::now() + self.max_wait;
+            let mut jobs = vec![first];
+            while jobs.len() < self.max_batch.max(1) {
+                match self.jobs.recv_deadline(deadline) {
+                    Ok(job) => jobs.push(job),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            let (inputs, replies): (Vec<I>, Vec<_>) =
+                jobs.into_iter().map(|j| (j.input, j.reply)).unzip();
+            let outputs = (self.run.lock().unwrap_or_else(|e| e.into_inner()))(inputs);
+            for (reply, output) in replies.into_iter().zip(outputs) {
+                let _ = reply.send(output);
+            }
+        }
+    }
+}
+
+impl<I, O> Drop for Worker<I, O> {
+    fn drop(&mut self) {
+        self.health.alive.store(false, Ordering::Release);
+    }
+}
+
+/// Restarts a worker whose thread unwinds. A separate guard, so that the successor is started
+/// after the dying worker marked itself dead.
+struct Restart<I: Send + 'static, O: Send + 'static>(Option<Worker<I, O>>);
+
+impl<I: Send + 'static, O: Send + 'static> Drop for Restart<I, O> {
+    fn drop(&mut self) {
+        let Some(next) = self.0.take() else { return };
+        if !std::thread::panicking() {
+            return;
+        }
+        let (model, health) = (next.model.clone(), next.health.clone());
+        health.restarts.fetch_add(1, Ordering::Relaxed);
+        match supervised(next) {
+            Ok(()) => {
+                tracing::error!(model = %model, "a vision batch panicked; its callers got an error and the worker was restarted")
+            }
+            Err(e) => {
+                tracing::error!(model = %model, error = %e, "a vision worker died and could not be restarted; the model is unavailable")
+            }
+        }
+    }
+}
 
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts the worker thread. `run` maps a batch of inputs to one output per input, in order.
@@ -34,38 +117,20 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         max_batch: usize,
         max_wait: Duration,
         queue: usize,
-        mut run: impl FnMut(Vec<I>) -> Vec<O> + Send + 'static,
+        run: impl FnMut(Vec<I>) -> Vec<O> + Send + 'static,
     ) -> Self {
         let (tx, rx) = bounded::<Job<I, O>>(queue.max(1));
-        let model = name.to_string();
-        std::thread::Builder::new()
-            .name(format!("vision-{name}"))
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let deadline = Instant::now() + max_wait;
-                    let mut jobs = vec![first];
-                    while jobs.len() < max_batch.max(1) {
-                        match rx.recv_deadline(deadline) {
-                            Ok(job) => jobs.push(job),
-                            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                                break
-                            }
-                        }
-                    }
-                    let (inputs, replies): (Vec<I>, Vec<_>) =
-                        jobs.into_iter().map(|j| (j.input, j.reply)).unzip();
-                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(inputs)));
-                    let Ok(outputs) = ran else {
-                        tracing::error!(model = %model, jobs = replies.len(), "a vision batch panicked; its callers get an error, the worker goes on");
-                        continue;
-                    };
-                    for (reply, output) in replies.into_iter().zip(outputs) {
-                        let _ = reply.send(output);
-                    }
-                }
-            })
-            .expect("spawning a vision worker");
-        Batcher { queue: tx }
+        let health = Arc::new(Health::default());
+        let worker = Worker {
+            model: name.to_string(),
+            max_batch,
+            max_wait,
+            jobs: rx,
+            run: Arc::new(Mutex::new(run)),
+            health: health.clone(),
+        };
+        supervised(worker).expect("spawning a vision worker");
+        Batcher { queue: tx, health }
     }
 
     /// Queues one input; the receiver yields its output.
@@ -76,6 +141,31 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Full),
         }
     }
+
+    /// Whether a worker serves the queue.
+    pub fn alive(&self) -> bool {
+        self.health.alive.load(Ordering::Acquire)
+    }
+
+    /// Workers restarted after a panic so far.
+    pub fn restarts(&self) -> u64 {
+        self.health.restarts.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts `worker` in a thread whose unwinding starts its successor.
+fn supervised<I: Send + 'static, O: Send + 'static>(worker: Worker<I, O>) -> std::io::Result<()> {
+    let next = worker.successor();
+    let health = worker.health.clone();
+    std::thread::Builder::new()
+        .name(format!("vision-{}", worker.model))
+        .spawn(move || {
+            let restart = Restart(Some(next));
+            worker.serve();
+            drop(restart);
+        })?;
+    health.alive.store(true, Ordering::Release);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -103,19 +193,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_panicking_batch_fails_its_callers_and_the_worker_goes_on() {
+    async fn a_panicking_batch_fails_its_callers_and_the_worker_is_restarted() {
         let batcher = Batcher::spawn("test", 1, Duration::ZERO, 8, |xs: Vec<u32>| {
             assert!(xs[0] != 13, "a model that cannot take 13");
             xs
         });
-        assert!(
-            batcher.submit(13).unwrap().await.is_err(),
-            "the panicking job gets an error"
-        );
-        assert_eq!(
-            batcher.submit(7).unwrap().await.unwrap(),
-            7,
-            "the next job runs"
-        );
+        assert!(batcher.alive());
+        for round in 1..=3 {
+            // Queued behind the bad job: served by the restarted worker, nobody submits after.
+            let bad = batcher.submit(13).unwrap();
+            let good = batcher.submit(7).unwrap();
+            assert!(bad.await.is_err(), "the panicking job gets an error");
+            assert_eq!(good.await.unwrap(), 7, "the job queued behind it runs");
+            assert_eq!(batcher.restarts(), round);
+            assert!(batcher.alive());
+        }
+    }
+
+    #[test]
+    fn a_worker_ends_with_its_batcher() {
+        let batcher = Batcher::spawn("test", 1, Duration::ZERO, 8, |xs: Vec<u32>| xs);
+        let health = batcher.health.clone();
+        drop(batcher);
+        let started = Instant::now();
+        while health.alive.load(Ordering::Acquire) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the worker still runs"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(health.restarts.load(Ordering::Relaxed), 0);
     }
 }

@@ -400,6 +400,22 @@ impl Vision {
     }
 
     /// The names of the segmentation models, the default first.
+    /// Models that no worker serves (one that died and could not be restarted): `/readyz`
+    /// answers 503 while any is listed.
+    pub fn unavailable(&self) -> Vec<String> {
+        let mut down: Vec<String> = self
+            .segmenters
+            .iter()
+            .filter(|(_, s)| !s.batcher.alive())
+            .map(|(name, _)| name.clone())
+            .collect();
+        if !self.faces.alive() {
+            down.push(self.faces_model.clone());
+        }
+        down.sort();
+        down
+    }
+
     pub fn segmenter_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .segmenters
