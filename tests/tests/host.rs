@@ -124,6 +124,26 @@ fn memory_hog_traps_at_its_cap_and_rss_stays_bounded() {
     assert_eq!(get(&server.url("/hello")).status, 200);
 }
 
+/// Header fields live on the host's side of wasi:http, outside the guest's linear memory: a
+/// guest that hoards them is stopped at its resource allowance (about its memory cap again).
+#[test]
+fn host_side_resources_are_capped_with_the_memory() {
+    let server = Server::start(&manifest());
+    assert_eq!(get(&server.url("/chaos/hoard?n=100")).text(), "100\n");
+    let before = server.rss_kib();
+    for _ in 0..4 {
+        // 20,000 fields of 32 KiB would be 625 MiB.
+        let r = get(&server.url("/chaos/hoard?n=20000"));
+        assert_eq!(r.status, 500, "{}", r.text());
+    }
+    let grown_mib = server.rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 64,
+        "host RSS grew {grown_mib} MiB for a guest capped at 32 MiB"
+    );
+    assert_eq!(get(&server.url("/chaos/hoard?n=100")).text(), "100\n");
+}
+
 #[test]
 fn trap_answers_json_500_naming_the_function() {
     let server = Server::start(&manifest());

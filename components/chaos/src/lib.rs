@@ -5,7 +5,9 @@
 //! - `sleep?ms=N`: blocks on a WASI clock (wall-clock timeout, concurrency limit),
 //! - `panic`: traps, `echo`: returns the body (body-size limit), `log`: writes to stdout/stderr,
 //! - `headers`: the request headers it received, as JSON (what the host strips and adds),
-//! - `fetch?url=http://host[:port]/path`: makes an outbound HTTP request (outbound allow-list).
+//! - `fetch?url=http://host[:port]/path`: makes an outbound HTTP request (outbound allow-list),
+//! - `hoard?n=N`: keeps N header-field resources of 32 KiB each on the host's side (the cap
+//!   on host-side resources); answers how many it holds.
 #![cfg(target_arch = "wasm32")]
 
 use std::hint::black_box;
@@ -72,6 +74,22 @@ impl wasip2::exports::http::incoming_handler::Guest for Chaos {
                         },
                         Err(message) => Response::error(502, "fetch_failed", message, None),
                     }
+                }
+                "hoard" => {
+                    let n: usize = req
+                        .query_pairs()
+                        .into_iter()
+                        .find(|(k, _)| k == "n")
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(1);
+                    let value = vec![b'x'; 32 << 10];
+                    let held: Vec<_> = (0..n)
+                        .map_while(|_| {
+                            let fields = wasip2::http::types::Fields::new();
+                            fields.append("x-hoard", &value).ok().map(|()| fields)
+                        })
+                        .collect();
+                    Response::bytes("text/plain", format!("{}\n", held.len()).into_bytes())
                 }
                 _ => Response::bytes("application/octet-stream", req.body),
             }

@@ -4,7 +4,10 @@
 //! files, no sockets, no inherited environment; outbound HTTP goes only where
 //! [`super::outbound`] allows (nowhere by default); its linear memories together cannot grow
 //! past the function's cap, nor its tables past [`MAX_TABLE_ELEMENTS`] together (growth fails
-//! inside the guest, which then traps or copes).
+//! inside the guest, which then traps or copes); what it keeps on the host's side (header
+//! fields, buffered body chunks, streams: every wasi resource) is at most
+//! [`host_resources`]`(cap)` entries of at most [`HOST_RESOURCE_BYTES`] each, so no more than
+//! about the cap again.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,15 +47,30 @@ impl Sandbox {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(HOST_RESOURCE_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(host_resources(memory_bytes));
         Sandbox {
             wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http,
+            table,
             hooks: Hooks { outbound },
             memory: MemoryCap::new(memory_bytes),
             vision,
         }
     }
+}
+
+/// The most one host-side resource holds: a `fields` (headers, in wasmtime's in-memory
+/// measure) or one buffered chunk of an outgoing body.
+pub const HOST_RESOURCE_BYTES: usize = 64 << 10;
+
+/// Host-side resources one instance may hold at once: its memory cap's worth of
+/// [`HOST_RESOURCE_BYTES`], never fewer than 256 (a request uses a few dozen).
+pub fn host_resources(memory_bytes: u64) -> usize {
+    let fit = memory_bytes / HOST_RESOURCE_BYTES as u64;
+    usize::try_from(fit).unwrap_or(usize::MAX).max(256)
 }
 
 impl WasiView for Sandbox {
@@ -182,6 +200,11 @@ struct Hooks {
 type Pending = Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
 
 impl WasiHttpHooks for Hooks {
+    /// One chunk of a body may wait on the host side, no larger than a resource's share.
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        HOST_RESOURCE_BYTES
+    }
+
     fn send_request(
         &mut self,
         mut request: http::Request<WasiBody>,

@@ -4,7 +4,8 @@
 //! `max_batch` jobs or `max_wait` has passed since the first, and runs them together.
 //! Invariants: the queue is bounded — a full queue refuses at once (the caller answers 503 with
 //! Retry-After) rather than letting latency grow without bound; every accepted job gets exactly
-//! one reply, also when inference fails; a worker that panics (a batch whose run panics) drops
+//! one reply, also when inference fails, and a job whose caller has gone (its function's
+//! deadline passed while it waited) is dropped unrun; a worker that panics (a batch whose run panics) drops
 //! its jobs' replies (the callers' error) and starts its successor as it unwinds, which serves
 //! the queue from the next job on, so one bad batch never disables the model. Only a worker
 //! that could not be restarted leaves the model unhealthy ([`Batcher::alive`], `/readyz`).
@@ -70,6 +71,11 @@ impl<I: Send + 'static, O: Send + 'static> Worker<I, O> {
                     Ok(job) => jobs.push(job),
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
                 }
+            }
+            // A caller that went away (its deadline passed) is not worked for.
+            jobs.retain(|j| !j.reply.is_closed());
+            if jobs.is_empty() {
+                continue;
             }
             let (inputs, replies): (Vec<I>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.input, j.reply)).unzip();
@@ -208,6 +214,26 @@ mod tests {
             assert_eq!(batcher.restarts(), round);
             assert!(batcher.alive());
         }
+    }
+
+    #[tokio::test]
+    async fn jobs_whose_callers_left_are_not_run() {
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let seen = ran.clone();
+        let batcher = Batcher::spawn(
+            "test",
+            4,
+            Duration::from_millis(100),
+            8,
+            move |xs: Vec<u32>| {
+                seen.lock().unwrap().extend(xs.iter().copied());
+                xs
+            },
+        );
+        let kept = batcher.submit(1).unwrap();
+        drop(batcher.submit(2).unwrap());
+        assert_eq!(kept.await.unwrap(), 1);
+        assert_eq!(*ran.lock().unwrap(), vec![1], "the abandoned job never ran");
     }
 
     #[test]
