@@ -98,12 +98,15 @@ pub async fn run(manifest: Manifest, shot: OneShot) -> anyhow::Result<Answer> {
         );
     }
     let method = if shot.body.is_some() { "POST" } else { "GET" };
-    let request = hyper::Request::builder()
+    let mut request = hyper::Request::builder()
         .method(method)
         .uri(&uri)
         .header(http::header::HOST, "localhost")
         .body(Full::new(Bytes::from(shot.body.unwrap_or_default())))
         .with_context(|| format!("building the request for {uri}"))?;
+    let path = request.uri().path().to_string();
+    let prefix = crate::routes::normalise_path(base).unwrap_or_default();
+    crate::routes::tell_mount_point(request.headers_mut(), &prefix, &path);
     let response = function.invoke(request, ()).await?;
     let status = response.status().as_u16();
     let content_type = response

@@ -10,6 +10,36 @@
 //! the other. So a tenant cannot mount a route over the operator's functions or another
 //! tenant's, nor under them, nor above them (the root `/` contains every route).
 
+/// The header in which a guest learns the route its request matched (`/qr`; `/` for the root).
+pub const ROUTE_HEADER: &str = "x-atelier-route";
+/// The header in which a guest learns the rest of the path under that route (`""`, `/decode`).
+pub const PATH_INFO_HEADER: &str = "x-atelier-path-info";
+
+/// What a guest is told of a request's path matched by the route with `prefix` (normalised):
+/// `(route, path_info)` for [`ROUTE_HEADER`] and [`PATH_INFO_HEADER`].
+pub fn mount_point<'a>(prefix: &str, path: &'a str) -> (String, &'a str) {
+    let route = if prefix.is_empty() { "/" } else { prefix };
+    (
+        route.to_string(),
+        path.get(prefix.len()..).unwrap_or_default(),
+    )
+}
+
+/// Tells the guest where it is mounted ([`ROUTE_HEADER`], [`PATH_INFO_HEADER`]), replacing
+/// whatever the client sent under those names.
+pub fn tell_mount_point(headers: &mut http::HeaderMap, prefix: &str, path: &str) {
+    let (route, path_info) = mount_point(prefix, path);
+    for (name, value) in [
+        (ROUTE_HEADER, route.as_str()),
+        (PATH_INFO_HEADER, path_info),
+    ] {
+        headers.remove(name);
+        if let Ok(value) = http::HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
 /// Longest route path accepted.
 pub const MAX_PATH: usize = 256;
 
@@ -83,6 +113,18 @@ pub fn within(path: &str, prefix: &str) -> bool {
         || path
             .strip_prefix(prefix)
             .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod mount_tests {
+    #[test]
+    fn a_guest_learns_its_route_and_the_rest_of_the_path() {
+        use super::mount_point;
+        assert_eq!(mount_point("/qr", "/qr/decode"), ("/qr".into(), "/decode"));
+        assert_eq!(mount_point("/qr", "/qr"), ("/qr".into(), ""));
+        assert_eq!(mount_point("", "/decode"), ("/".into(), "/decode"));
+        assert_eq!(mount_point("/a/b", "/a/b/"), ("/a/b".into(), "/"));
+    }
 }
 
 impl Scope {

@@ -21,6 +21,13 @@ pub struct Request {
     pub method: String,
     /// Path without the query string, as the client sent it.
     pub path: String,
+    /// The route the host matched, where the function is mounted (`/qr`; `/` at the root),
+    /// from `x-atelier-route`; empty when not served by Atelier.
+    pub route: String,
+    /// The rest of the path under that route (`""`, `/decode`), from `x-atelier-path-info`;
+    /// the whole path when not served by Atelier. Route on this, never on `path`: the operator
+    /// decides where a function is mounted.
+    pub path_info: String,
     /// Raw query string (without `?`), empty when there is none.
     pub query: String,
     pub headers: Vec<(String, Vec<u8>)>,
@@ -60,9 +67,19 @@ impl Request {
                 .map_err(|e| format!("reading request body: {e}"))?;
         }
         IncomingBody::finish(body_resource);
+        let told = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| String::from_utf8(v.clone()).ok())
+        };
+        let route = told("x-atelier-route").unwrap_or_default();
+        let path_info = told("x-atelier-path-info").unwrap_or_else(|| path.clone());
         Ok(Request {
             method,
             path,
+            route,
+            path_info,
             query,
             headers,
             body,

@@ -12,12 +12,7 @@ use crate::options::{ParamError, RawOptions};
 use crate::{batch, encode};
 
 pub fn route(req: Request) -> Response {
-    let sub = req
-        .path
-        .trim_end_matches('/')
-        .rsplit_once("/qr")
-        .map(|(_, rest)| rest.to_string())
-        .unwrap_or_default();
+    let sub = req.path_info.trim_end_matches('/').to_string();
     // HEAD is answered as GET; the server sends the headers without the body.
     match (req.method.as_str(), sub.as_str()) {
         ("GET" | "HEAD", "") => generate(RawOptions::from_pairs(&req.query_pairs())),

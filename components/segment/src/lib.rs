@@ -16,12 +16,7 @@ use serde_json::json;
 struct Segment;
 
 fn handle(req: Request) -> Response {
-    let sub = req
-        .path
-        .trim_end_matches('/')
-        .rsplit_once("/segment")
-        .map(|(_, r)| r.to_string())
-        .unwrap_or_default();
+    let sub = req.path_info.trim_end_matches('/').to_string();
     // HEAD is answered as GET; the server sends the headers without the body.
     match (req.method.as_str(), sub.as_str()) {
         ("GET" | "HEAD", "/models") => {

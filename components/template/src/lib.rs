@@ -18,6 +18,10 @@ use wasip2::http::types::{
 struct Request {
     method: String,
     path: String,
+    /// Where the operator mounted this function, and the rest of the path under it: route
+    /// on `path_info`, not on `path` (the host sends both as headers).
+    route: Option<String>,
+    path_info: Option<String>,
     query: String,
     content_type: Option<String>,
     body: Vec<u8>,
@@ -44,6 +48,8 @@ fn answer(req: &Request) -> (u16, serde_json::Value) {
             "greeting": format!("Hello, {who}!"),
             "method": req.method,
             "path": req.path,
+            "route": req.route,
+            "path_info": req.path_info,
             "content_type": req.content_type,
             "body_bytes": req.body.len(),
         }),
@@ -63,11 +69,16 @@ fn read(request: &IncomingRequest) -> Result<Request, String> {
         .split_once('?')
         .map(|(p, q)| (p.to_string(), q.to_string()))
         .unwrap_or((path_with_query.clone(), String::new()));
-    let content_type = request
-        .headers()
-        .get("content-type")
-        .first()
-        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .first()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    let content_type = header("content-type");
+    let route = header("x-atelier-route");
+    let path_info = header("x-atelier-path-info");
     let incoming = request.consume().map_err(|()| "body already taken")?;
     let mut body = Vec::new();
     {
@@ -80,6 +91,8 @@ fn read(request: &IncomingRequest) -> Result<Request, String> {
     Ok(Request {
         method,
         path,
+        route,
+        path_info,
         query,
         content_type,
         body,

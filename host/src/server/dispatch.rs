@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use super::limits::{discard, read_body, Refusal};
 use super::reply::{self, Body};
 use super::Server;
+use crate::routes;
 use crate::runtime::InvokeError;
 use crate::telemetry::metrics::{status_label, RequestLabels};
 use crate::telemetry::Metrics;
@@ -44,9 +45,9 @@ impl Server {
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_string)
         });
-        let Some(deployed) = routes
+        let Some((deployed, prefix)) = routes
             .resolve(host.as_deref(), request.uri().path())
-            .cloned()
+            .map(|(d, prefix)| (d.clone(), prefix.to_string()))
         else {
             let answer = reply::error(
                 StatusCode::NOT_FOUND,
@@ -62,7 +63,8 @@ impl Server {
         let started = Instant::now();
         let response = match self.admit_tenant(&deployed, &request) {
             Ok((caller, tenant_permit)) => {
-                self.run(&deployed, request, caller, tenant_permit).await
+                self.run(&deployed, &prefix, request, caller, tenant_permit)
+                    .await
             }
             Err(refused) => {
                 let limit = function.limits().max_body_bytes;
@@ -91,6 +93,7 @@ impl Server {
     async fn run(
         &self,
         deployed: &super::Deployed,
+        prefix: &str,
         request: Request<Incoming>,
         caller: Option<Principal>,
         tenant_permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -120,6 +123,7 @@ impl Server {
             Err(refusal) => return refusal.response(name),
         };
         self.guest_headers(&mut parts.headers, deployed.owner.is_some(), caller);
+        routes::tell_mount_point(&mut parts.headers, prefix, parts.uri.path());
         // wasi:http needs an authority; HTTP/1.0 clients may send no Host header.
         if parts.uri.authority().is_none() && !parts.headers.contains_key(header::HOST) {
             parts

@@ -50,14 +50,15 @@ impl<T> Router<T> {
         });
     }
 
-    /// The target for a request. `host` may carry a port, which is ignored.
-    pub fn resolve(&self, host: Option<&str>, path: &str) -> Option<&Arc<T>> {
+    /// The target for a request and the route prefix it matched (`""` for the root). `host`
+    /// may carry a port, which is ignored.
+    pub fn resolve(&self, host: Option<&str>, path: &str) -> Option<(&Arc<T>, &str)> {
         let host = host.map(|h| strip_port(h).to_ascii_lowercase());
         self.entries
             .iter()
             .filter(|e| e.scope.host.is_none() || e.scope.host.as_deref() == host.as_deref())
             .find(|e| within(path, &e.scope.prefix))
-            .map(|e| &e.target)
+            .map(|e| (&e.target, e.scope.prefix.as_str()))
     }
 }
 
@@ -86,16 +87,17 @@ mod tests {
         r.add(&[route("/qr/decode", &[])], Arc::new("decode"));
         r.add(&[route("/qr", &["a.example"])], Arc::new("tenant-a"));
         r.add(&[route("/", &["b.example"])], Arc::new("tenant-b"));
-        assert_eq!(**r.resolve(None, "/qr").unwrap(), "qr");
-        assert_eq!(**r.resolve(None, "/qr/decode/x").unwrap(), "decode");
+        let target = |host, path| r.resolve(host, path).map(|(t, prefix)| (**t, prefix));
+        assert_eq!(target(None, "/qr"), Some(("qr", "/qr")));
+        assert_eq!(target(None, "/qr/decode/x"), Some(("decode", "/qr/decode")));
         assert!(r.resolve(None, "/qrcode").is_none());
         assert_eq!(
-            **r.resolve(Some("A.example:8080"), "/qr").unwrap(),
-            "tenant-a"
+            target(Some("A.example:8080"), "/qr"),
+            Some(("tenant-a", "/qr"))
         );
         assert_eq!(
-            **r.resolve(Some("b.example"), "/anything").unwrap(),
-            "tenant-b"
+            target(Some("b.example"), "/anything"),
+            Some(("tenant-b", ""))
         );
         assert!(r.resolve(None, "/other").is_none());
     }
