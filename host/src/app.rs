@@ -13,10 +13,10 @@ use tokio::net::TcpListener;
 
 use crate::config::{Manifest, RouteConfig};
 use crate::runtime::{CompileBudget, Compiler, PoolSizing, Runtime};
-use crate::server::{Deployed, Server};
+use crate::server::Server;
 use crate::telemetry::Metrics;
 use crate::tenancy::store::Store;
-use crate::tenancy::{admin, Deployments, Tenant};
+use crate::tenancy::{Deployed, Deployments, Tenant};
 use crate::vision::Vision;
 
 /// Pooling slots when the manifest leaves it to us: each function's concurrency plus each
@@ -91,7 +91,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let keys = admin::keys(&manifest.tenants, &manifest.admin).map_err(anyhow::Error::msg)?;
+    let keys = crate::tenancy::auth::keys(&manifest.tenants, &manifest.admin)
+        .map_err(anyhow::Error::msg)?;
     let server = Server::new(metrics.clone(), keys, manifest.server.clone());
     let table = server.table();
     let drain = Duration::from_millis(manifest.server.drain_timeout_ms);

@@ -1,16 +1,18 @@
 //! Atelier: a host that runs sandboxed `wasi:http` components as HTTP functions.
 //!
-//! Layers, each depending only on those below it:
+//! Layers, highest first; each names only those below it (`tests/layers.rs` checks):
 //! - [`app`]: wires a manifest into a running server (what `atelier serve` calls);
-//! - [`oneshot`]: one function on one request without a server (`atelier run`);
-//! - [`deploy_client`]: the admin API's deploy from the command line (`atelier deploy`);
-//! - [`server`]: hyper accept loop, routing, request limits, ops endpoints;
-//! - [`tenancy`]: tenants, API keys, quotas, runtime deployments and the admin API;
-//! - [`runtime`]: wasmtime engine, compile cache, per-request sandboxed instances;
+//!   [`oneshot`]: one function on one request without a server (`atelier run`);
+//!   [`deploy_client`]: the admin API's deploy from the command line (`atelier deploy`);
+//! - [`server`]: the HTTP surface: accept loop, dispatch, request limits, ops endpoints, the
+//!   admin API, JSON replies;
+//! - [`tenancy`]: tenants, API keys, quotas, deployed functions and their routing table,
+//!   runtime deployments and their store (no HTTP);
+//! - [`runtime`]: wasmtime engine, compiling, compile cache, per-request sandboxed instances;
 //! - [`vision`]: the `atelier:vision` host functions (ONNX Runtime);
 //! - [`config`]: the TOML manifest and its validation;
-//! - [`routes`]: route identity and ownership (normalising, overlap), used by the three above;
-//! - [`telemetry`]: logs and metrics.
+//! - [`routes`]: route identity, ownership and the routing table; [`telemetry`]: logs and
+//!   metrics.
 //!
 //! One function on one request, without a server (what `atelier run` does); [`app::serve`]
 //! serves the same manifest over HTTP:

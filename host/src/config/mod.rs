@@ -187,6 +187,18 @@ pub struct RouteConfig {
     pub hosts: Vec<String>,
 }
 
+impl RouteConfig {
+    /// The scopes of a route already validated (the manifest's, or a stored spec's).
+    pub fn scopes(&self) -> Vec<crate::routes::Scope> {
+        crate::routes::scopes(self.path.trim_end_matches('/'), &self.hosts)
+    }
+
+    /// The scopes of several routes.
+    pub fn scopes_of(routes: &[RouteConfig]) -> Vec<crate::routes::Scope> {
+        routes.iter().flat_map(RouteConfig::scopes).collect()
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {

@@ -30,7 +30,7 @@ impl Server {
             return match self.deployments.load_full() {
                 Some(deployments) => {
                     let within = self.body_timeout();
-                    crate::tenancy::admin::handle(&deployments, &self.keys, request, within).await
+                    super::admin::handle(&deployments, &self.keys, request, within).await
                 }
                 None => reply::overloaded("functions are still loading", None, 1),
             };
@@ -92,7 +92,7 @@ impl Server {
 
     async fn run(
         &self,
-        deployed: &super::Deployed,
+        deployed: &crate::tenancy::Deployed,
         prefix: &str,
         request: Request<Incoming>,
         caller: Option<Principal>,
@@ -116,7 +116,7 @@ impl Server {
         }
         let permit = match deployed.gate.enter() {
             Ok(permit) => permit,
-            Err(refusal) => return refused(refusal, body),
+            Err(saturated) => return refused(saturated.into(), body),
         };
         let body = match read_body(body, content_length, max_body, self.body_timeout()).await {
             Ok(body) => body,

@@ -6,16 +6,15 @@
 //! `max_concurrency × max_body_kb` per function), its whole body read within the function's cap
 //! and time, and the permit living as long as its instance.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::reply::{self, Body};
+use crate::tenancy::gate::Saturated;
 
 /// Why a request was refused before its function ran.
 #[derive(Debug)]
@@ -24,6 +23,12 @@ pub enum Refusal {
     BodyTimeout { after: Duration },
     BadBody(String),
     Saturated { max: u32 },
+}
+
+impl From<Saturated> for Refusal {
+    fn from(s: Saturated) -> Self {
+        Refusal::Saturated { max: s.max }
+    }
 }
 
 impl Refusal {
@@ -97,27 +102,4 @@ pub fn discard(body: Incoming, max: u64, within: Duration) {
         };
         let _ = tokio::time::timeout(within, drain).await;
     });
-}
-
-/// Bounds the instances of one function running at once.
-pub struct ConcurrencyGate {
-    permits: Arc<Semaphore>,
-    max: u32,
-}
-
-impl ConcurrencyGate {
-    pub fn new(max: u32) -> Self {
-        ConcurrencyGate {
-            permits: Arc::new(Semaphore::new(max as usize)),
-            max,
-        }
-    }
-
-    /// A permit, or a refusal when the function is saturated.
-    pub fn enter(&self) -> Result<OwnedSemaphorePermit, Refusal> {
-        self.permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Refusal::Saturated { max: self.max })
-    }
 }

@@ -1,12 +1,10 @@
 //! The HTTP front: accept loop, dispatch, and graceful shutdown.
 //!
-//! - [`router`]: (host, path) → function;
+//! - [`admin`]: the `/admin/v1` HTTP API over [`Deployments`];
 //! - [`limits`]: body size and concurrency, checked before a function runs;
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
 //! - [`tenant_gate`]: a tenant function's key, rate and concurrency checks;
 //! - [`reply`]: JSON errors.
-//!
-//! `/admin/v1` is answered by [`crate::tenancy::admin`].
 //!
 //! Invariants: the listener is bound before functions are loaded, so `/healthz` answers at once
 //! and `/readyz` says 503 until every function is ready; on shutdown the listener closes first,
@@ -15,11 +13,11 @@
 //! accepted); a client gets `header_timeout_ms` for each request head (also while a kept-alive
 //! connection idles) and `max_header_bytes` for it (431 beyond).
 
+pub mod admin;
 mod dispatch;
 pub mod limits;
 mod ops;
 pub mod reply;
-pub mod router;
 mod tenant_gate;
 
 use std::future::Future;
@@ -34,47 +32,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
-use crate::runtime::Function;
 use crate::telemetry::Metrics;
-use crate::tenancy::{Deployments, Keys, Tenant};
-use limits::ConcurrencyGate;
-
-/// The tenant a deployed function belongs to.
-pub struct Owner {
-    pub tenant: Arc<Tenant>,
-    /// Callable without the tenant's key.
-    pub public: bool,
-}
-
-/// A function as the server sees it: the runnable function, its concurrency gate, and its
-/// tenant (`None` for the manifest's own functions).
-pub struct Deployed {
-    pub function: Function,
-    pub gate: ConcurrencyGate,
-    pub owner: Option<Owner>,
-}
-
-impl Deployed {
-    pub fn new(function: Function) -> Self {
-        let gate = ConcurrencyGate::new(function.limits().max_concurrency);
-        Deployed {
-            function,
-            gate,
-            owner: None,
-        }
-    }
-
-    /// A tenant's function.
-    pub fn owned(function: Function, owner: Owner) -> Self {
-        Deployed {
-            owner: Some(owner),
-            ..Self::new(function)
-        }
-    }
-}
-
-/// The routing table of deployed functions.
-pub type Routes = router::Router<Deployed>;
+use crate::tenancy::{Deployments, Keys, Routes};
 
 /// State shared by every connection.
 pub struct Server {

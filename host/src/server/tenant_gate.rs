@@ -7,8 +7,9 @@ use hyper::body::Incoming;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::reply::{self, Body};
-use super::{Deployed, Server};
+use super::Server;
 use crate::tenancy::quota::QuotaRefusal;
+use crate::tenancy::Deployed;
 use crate::tenancy::Principal;
 
 /// Why a tenant's function did not run.

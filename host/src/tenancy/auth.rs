@@ -63,6 +63,44 @@ impl Keys {
     }
 }
 
+/// Shortest operator token `ATELIER_ADMIN_TOKEN` may hold.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Principals the manifest and environment define. A key given twice (to one principal or
+/// two) and an environment token under [`MIN_TOKEN_CHARS`] are startup errors.
+pub fn keys(
+    tenants: &[crate::config::TenantConfig],
+    admin: &crate::config::AdminConfig,
+) -> Result<Keys, String> {
+    let mut given = Vec::new();
+    if let Some(hash) = admin.token_hash()? {
+        given.push((hash, Principal::Operator, "admin.token"));
+    }
+    if let Ok(token) = std::env::var("ATELIER_ADMIN_TOKEN") {
+        if token.chars().count() < MIN_TOKEN_CHARS {
+            return Err(format!(
+                "ATELIER_ADMIN_TOKEN must be at least {MIN_TOKEN_CHARS} characters"
+            ));
+        }
+        given.push((hash(&token), Principal::Operator, "ATELIER_ADMIN_TOKEN"));
+    }
+    for t in tenants {
+        for h in &t.key_hashes {
+            given.push((h.clone(), Principal::Tenant(t.id.clone()), "api_keys"));
+        }
+    }
+    let mut keys = Keys::default();
+    for (hash, principal, place) in given {
+        let who = format!("{principal:?}");
+        if let Err(holder) = keys.add(hash, principal) {
+            return Err(format!(
+                "a key in {place} ({who}) is also given to {holder:?}: every key must be distinct"
+            ));
+        }
+    }
+    Ok(keys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,12 +15,12 @@ use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::deployed::{Deployed, Owner, Routes};
 use super::store::{Spec, Store, StoreError};
 use super::Tenant;
 use crate::config::{AdminConfig, FunctionConfig, RouteConfig};
-use crate::routes::{self, Scope};
+use crate::routes;
 use crate::runtime::{LoadError, Runtime};
-use crate::server::{Deployed, Owner, Routes};
 
 /// Why a deployment operation failed; each maps to an HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -106,14 +106,6 @@ fn now_unix() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
-}
-
-/// The scopes of routes already validated (the manifest's, or a stored spec's).
-fn scopes_of(configs: &[RouteConfig]) -> Vec<Scope> {
-    configs
-        .iter()
-        .flat_map(|r| routes::scopes(r.path.trim_end_matches('/'), &r.hosts))
-        .collect()
 }
 
 impl Deployments {
@@ -209,11 +201,14 @@ impl Deployments {
     fn install(&self, live: &BTreeMap<(String, String), Live>) {
         let mut routes = Routes::default();
         for (r, d) in &self.fixed {
-            routes.add(r, d.clone());
+            routes.add(RouteConfig::scopes_of(r), d.clone());
         }
         for ((tenant, _), l) in live {
             let hosts = &self.tenants[tenant].config.hosts;
-            routes.add(&l.spec.route_configs(hosts), l.deployed.clone());
+            routes.add(
+                RouteConfig::scopes_of(&l.spec.route_configs(hosts)),
+                l.deployed.clone(),
+            );
         }
         self.table.store(Some(Arc::new(routes)));
     }
@@ -310,7 +305,7 @@ impl Deployments {
         // may nest with it but not take the same route.
         let operator = self.fixed.iter().map(|(r, d)| {
             (
-                scopes_of(r),
+                RouteConfig::scopes_of(r),
                 format!("the operator's function {:?}", d.function.name()),
                 false,
             )
@@ -318,7 +313,7 @@ impl Deployments {
         let tenants = live.iter().filter(|(k, _)| **k != key).map(|((t, n), l)| {
             let hosts = &self.tenants[t].config.hosts;
             (
-                scopes_of(&l.spec.route_configs(hosts)),
+                RouteConfig::scopes_of(&l.spec.route_configs(hosts)),
                 format!("{t}/{n}"),
                 t == tenant.id(),
             )

@@ -6,20 +6,25 @@
 //! - [`store`]: deployed components and their versions on disk;
 //! - [`deployments`]: validating, compiling and atomically swapping deployed functions into the
 //!   routing table;
-//! - [`admin`]: the `/admin/v1` HTTP API over all of that.
+//! - [`deployed`]: a deployed function with its gate and owner, and the routing table of them;
+//! - [`gate`]: bounding instances running at once.
+//!
+//! The `/admin/v1` HTTP API over all of that is the server's (`server::admin`).
 //!
 //! Invariants: a tenant's functions run only with that tenant's grants and within its quotas; a
 //! tenant's key reaches only that tenant's functions and deployments; a deploy replaces the
 //! serving version only after the new one compiled and linked.
 
-pub mod admin;
 pub mod auth;
+pub mod deployed;
 pub mod deployments;
+pub mod gate;
 pub mod quota;
 pub mod store;
 
 use crate::config::TenantConfig;
 pub use auth::{Keys, Principal};
+pub use deployed::{Deployed, Owner, Routes};
 pub use deployments::Deployments;
 pub use quota::TenantQuota;
 

@@ -8,8 +8,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::gate::ConcurrencyGate;
 use crate::config::Quotas;
-use crate::server::limits::ConcurrencyGate;
 
 pub struct TenantQuota {
     rate: Option<DefaultDirectRateLimiter>,

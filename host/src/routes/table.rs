@@ -1,4 +1,4 @@
-//! Routing: (host, path) → function.
+//! The routing table: (host, path) → target.
 //!
 //! A route is a path prefix matched on whole segments (`/qr` matches `/qr`, `/qr/` and
 //! `/qr/decode`, never `/qrcode`) and optionally a set of host names. Routes naming the request's
@@ -8,8 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::config::RouteConfig;
-use crate::routes::{scopes, within, Scope};
+use super::{within, Scope};
 
 struct Entry<T> {
     scope: Scope,
@@ -30,15 +29,13 @@ impl<T> Default for Router<T> {
 }
 
 impl<T> Router<T> {
-    /// Adds every route of one target.
-    pub fn add(&mut self, routes: &[RouteConfig], target: Arc<T>) {
-        for route in routes {
-            for scope in scopes(route.path.trim_end_matches('/'), &route.hosts) {
-                self.entries.push(Entry {
-                    scope,
-                    target: target.clone(),
-                });
-            }
+    /// Adds the scopes of one target.
+    pub fn add(&mut self, scopes: impl IntoIterator<Item = Scope>, target: Arc<T>) {
+        for scope in scopes {
+            self.entries.push(Entry {
+                scope,
+                target: target.clone(),
+            });
         }
         // Host-specific first, then longest prefix first: the first match is the best one.
         self.entries.sort_by(|a, b| {
@@ -73,20 +70,18 @@ fn strip_port(host: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn route(path: &str, hosts: &[&str]) -> RouteConfig {
-        RouteConfig {
-            path: path.into(),
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-        }
+    fn route(path: &str, hosts: &[&str]) -> Vec<Scope> {
+        let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        super::super::scopes(path.trim_end_matches('/'), &hosts)
     }
 
     #[test]
     fn segments_hosts_and_longest_prefix() {
         let mut r = Router::default();
-        r.add(&[route("/qr", &[])], Arc::new("qr"));
-        r.add(&[route("/qr/decode", &[])], Arc::new("decode"));
-        r.add(&[route("/qr", &["a.example"])], Arc::new("tenant-a"));
-        r.add(&[route("/", &["b.example"])], Arc::new("tenant-b"));
+        r.add(route("/qr", &[]), Arc::new("qr"));
+        r.add(route("/qr/decode", &[]), Arc::new("decode"));
+        r.add(route("/qr", &["a.example"]), Arc::new("tenant-a"));
+        r.add(route("/", &["b.example"]), Arc::new("tenant-b"));
         let target = |host, path| r.resolve(host, path).map(|(t, prefix)| (**t, prefix));
         assert_eq!(target(None, "/qr"), Some(("qr", "/qr")));
         assert_eq!(target(None, "/qr/decode/x"), Some(("decode", "/qr/decode")));

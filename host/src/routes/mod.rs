@@ -1,4 +1,6 @@
-//! Route identity and ownership, the one place their rules live.
+//! Route identity, ownership and lookup, the one place their rules live: this module parses,
+//! normalises and decides overlap; [`table`] finds a request's target; the manifest, deploys
+//! and the server all use them.
 //!
 //! A route is a path prefix on whole segments, optionally limited to host names. A [`Scope`] is
 //! one normalised (host, prefix) pair: hosts lowercased, no trailing `/`, no empty, `.` or `..`
@@ -9,6 +11,10 @@
 //! hosts meet (one is any host, or the same name) and one prefix equals, contains or lies inside
 //! the other. So a tenant cannot mount a route over the operator's functions or another
 //! tenant's, nor under them, nor above them (the root `/` contains every route).
+
+pub mod table;
+
+pub use table::Router;
 
 /// The header in which a guest learns the route its request matched (`/qr`; `/` for the root).
 pub const ROUTE_HEADER: &str = "x-atelier-route";
