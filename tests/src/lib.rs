@@ -8,7 +8,6 @@
 pub mod admin;
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -57,13 +56,21 @@ pub fn shared() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("../shared"))
 }
 
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Which compile cache a server uses.
+enum Cache {
+    /// One for every server of every test run ([`shared_cache`]), unless `ATELIER_E2E_OWN_CACHES`
+    /// is set (to measure what sharing saves).
+    Shared,
+    /// The server's own, in its folder: for tests of the cache and of restarts.
+    Own,
+}
+
+/// The compile cache servers share: `target/e2e-cache`. Artifacts are named by component hash
+/// and engine, written atomically and bounded in total size by the host, so servers running
+/// side by side, and later runs, can share it safely; each built-in component is compiled
+/// once instead of once per server.
+pub fn shared_cache() -> PathBuf {
+    repo_root().join("target/e2e-cache")
 }
 
 /// A running server; stopped with SIGTERM (then killed) on drop.
@@ -94,31 +101,53 @@ impl Server {
     /// binary runs while it lives.
     pub fn start_alone(manifest: &str) -> Server {
         let share = Share::Alone(QUIET.write().unwrap_or_else(|e| e.into_inner()));
-        Self::launch(tempfile::tempdir().unwrap(), "", manifest, &[], share)
+        Self::launch(
+            tempfile::tempdir().unwrap(),
+            "",
+            manifest,
+            &[],
+            share,
+            Cache::Shared,
+        )
     }
 
     /// Like [`Server::start`] with more `[server]` settings (`key = value` lines).
     pub fn start_with_server(server: &str, manifest: &str) -> Server {
         let share = Share::Shared(QUIET.read().unwrap_or_else(|e| e.into_inner()));
-        Self::launch(tempfile::tempdir().unwrap(), server, manifest, &[], share)
+        Self::launch(
+            tempfile::tempdir().unwrap(),
+            server,
+            manifest,
+            &[],
+            share,
+            Cache::Shared,
+        )
     }
 
     /// Like [`Server::start`] with extra environment variables.
     pub fn start_with(manifest: &str, env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, manifest, env)
+        let share = Share::Shared(QUIET.read().unwrap_or_else(|e| e.into_inner()));
+        Self::launch(
+            tempfile::tempdir().unwrap(),
+            "",
+            manifest,
+            env,
+            share,
+            Cache::Shared,
+        )
     }
 
-    /// Starts in a given folder (its `cache/` persists between starts of the same folder).
+    /// Starts in a given folder, with a compile cache of its own (`cache/`) that persists
+    /// between starts of the same folder.
     pub fn start_in(dir: tempfile::TempDir, manifest: &str, env: &[(&str, &str)]) -> Server {
         let share = Share::Shared(QUIET.read().unwrap_or_else(|e| e.into_inner()));
-        Self::launch(dir, "", manifest, env, share)
+        Self::launch(dir, "", manifest, env, share, Cache::Own)
     }
 
     /// [`Server::start_in`] for a test that measures time (see [`Server::start_alone`]).
     pub fn start_in_alone(dir: tempfile::TempDir, manifest: &str) -> Server {
         let share = Share::Alone(QUIET.write().unwrap_or_else(|e| e.into_inner()));
-        Self::launch(dir, "", manifest, &[], share)
+        Self::launch(dir, "", manifest, &[], share, Cache::Own)
     }
 
     fn launch(
@@ -127,12 +156,15 @@ impl Server {
         manifest: &str,
         env: &[(&str, &str)],
         share: Share,
+        cache: Cache,
     ) -> Server {
-        let port = free_port();
         let path = dir.path().join("atelier.toml");
-        let cache = dir.path().join("cache");
+        let cache = match cache {
+            Cache::Shared if std::env::var_os("ATELIER_E2E_OWN_CACHES").is_none() => shared_cache(),
+            _ => dir.path().join("cache"),
+        };
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ndrain_timeout_ms = 5000\n{server}\n\n[runtime]\ncache_dir = {cache:?}\n\n{manifest}"
+            "[server]\nlisten = \"127.0.0.1:0\"\ndrain_timeout_ms = 5000\n{server}\n\n[runtime]\ncache_dir = {cache:?}\n\n{manifest}"
         );
         std::fs::write(&path, text).unwrap();
         let log = dir.path().join("server.log");
@@ -150,7 +182,7 @@ impl Server {
         let child = cmd.spawn().expect("starting atelier");
         let mut server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: String::new(),
             dir,
             log,
             ready_after: Duration::ZERO,
@@ -168,7 +200,7 @@ impl Server {
             .arg("--config")
             .arg(manifest_file)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("127.0.0.1:0")
             .current_dir(repo_root())
             .output()
             .expect("starting atelier");
@@ -178,13 +210,31 @@ impl Server {
         }
     }
 
+    /// The port the server bound (it is given port 0, so no two servers race for one), from
+    /// its `listening addr=…` log line.
+    fn bound_port(&self) -> Option<u16> {
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains("listening"))?;
+        let at = line.find("127.0.0.1:")? + "127.0.0.1:".len();
+        line[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
+    }
+
     fn wait_ready(&mut self, limit: Duration) {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("atelier exited early ({status}):\n{}", self.log());
             }
-            if let Ok(r) = ureq::get(&self.url("/readyz"))
+            if self.base.is_empty() {
+                if let Some(port) = self.bound_port() {
+                    self.base = format!("http://127.0.0.1:{port}");
+                }
+            } else if let Ok(r) = ureq::get(&self.url("/readyz"))
                 .timeout(Duration::from_secs(2))
                 .call()
             {
