@@ -56,6 +56,16 @@ pub fn shared() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("../shared"))
 }
 
+/// Waits until `done` holds, checking every 10 ms, for at most `limit` (then fails the test
+/// naming `what`).
+pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Which compile cache a server uses.
 enum Cache {
     /// One for every server of every test run ([`shared_cache`]), unless `ATELIER_E2E_OWN_CACHES`

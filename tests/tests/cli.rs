@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use atelier_e2e::admin::{hashed, OPERATOR};
 use atelier_e2e::{binary, call, component, repo_root, shared, Server};
 
 #[test]
@@ -43,9 +44,10 @@ fn run_makes_an_id_photo_from_a_local_file() {
 
 #[test]
 fn deploy_uploads_through_the_admin_api() {
-    let server = Server::start(
-        "[admin]\ntoken = \"sha256:0850123315d21ab90f4f7236408a52ef6dbd6a02a6550e5c10dc73f4d993680e\"\ndata_dir = \"data\"\n\n[[tenant]]\nid = \"acme\"\nhosts = [\"acme.test\"]\n",
-    );
+    let server = Server::start(&format!(
+        "[admin]\ntoken = \"{}\"\ndata_dir = \"data\"\n\n[[tenant]]\nid = \"acme\"\nhosts = [\"acme.test\"]\n",
+        hashed(OPERATOR)
+    ));
     let out = Command::new(binary())
         .args(["deploy"])
         .arg(component("hello"))
@@ -53,7 +55,7 @@ fn deploy_uploads_through_the_admin_api() {
             "--tenant", "acme", "--name", "hi", "--route", "/hi", "--public", "--url",
         ])
         .arg(&server.base)
-        .env("ATELIER_TOKEN", "operator-token")
+        .env("ATELIER_TOKEN", OPERATOR)
         .output()
         .unwrap();
     assert!(

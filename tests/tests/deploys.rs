@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use atelier_e2e::admin::{
     admin, compile_bomb, deploy, hashed, with_padding, KEY_A, KEY_B, OPERATOR,
 };
-use atelier_e2e::{call, component, Server};
+use atelier_e2e::{call, component, wait_for, Server};
 
 /// `[admin]` with `settings`, and tenants `a` and `b` with their own hosts.
 fn manifest(settings: &str, quotas_a: &str) -> String {
@@ -51,15 +51,6 @@ fn invoke(server: &Server, host: &str, path: &str, key: &str) -> atelier_e2e::Re
     )
 }
 
-/// Waits until `done` holds, for at most `limit`.
-fn wait_for(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "{what}: not after {limit:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn a_compile_bomb_is_stopped_at_its_budget_while_others_deploy() {
     let server = Server::start(&manifest("compile_timeout_ms = 2000", ""));
@@ -68,7 +59,7 @@ fn a_compile_bomb_is_stopped_at_its_budget_while_others_deploy() {
     let started = Instant::now();
     let refused = std::thread::scope(|s| {
         let bombing = s.spawn(|| deploy(&server, KEY_A, "a", "bomb", "route=/bomb", &bomb));
-        wait_for(Duration::from_secs(10), "a compiler process", || {
+        wait_for("a compiler process", Duration::from_secs(10), || {
             !server.children().is_empty()
         });
         // Another tenant deploys while the bomb compiles, and does not wait for it.
@@ -90,7 +81,7 @@ fn a_compile_bomb_is_stopped_at_its_budget_while_others_deploy() {
     );
     assert!(refused.text().contains("2000 ms"), "{}", refused.text());
     assert!(took < Duration::from_secs(12), "refused after {took:?}");
-    wait_for(Duration::from_secs(5), "the compiler killed", || {
+    wait_for("the compiler killed", Duration::from_secs(5), || {
         server.children().is_empty()
     });
     // Nothing of the bomb serves or stays; the other tenant's function does.

@@ -6,12 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use atelier_e2e::{call, component, Server};
-
-/// sha256 of "operator-token".
-const OPERATOR_HASH: &str = "0850123315d21ab90f4f7236408a52ef6dbd6a02a6550e5c10dc73f4d993680e";
-/// sha256 of "key-a".
-const KEY_A_HASH: &str = "f10f781241e2246678b6b45c857069208152a53863e47fac33f607ab405006f4";
+use atelier_e2e::admin::{hashed, KEY_A, OPERATOR};
+use atelier_e2e::{call, component, wait_for, Server};
 
 fn manifest(max_concurrency: u32) -> String {
     format!(
@@ -23,15 +19,17 @@ routes = [{{ path = "/chaos" }}]
 limits = {{ max_concurrency = {max_concurrency} }}
 
 [admin]
-token = "sha256:{OPERATOR_HASH}"
+token = "{operator}"
 data_dir = "data"
 
 [[tenant]]
 id = "a"
 hosts = ["a.test"]
-api_keys = ["sha256:{KEY_A_HASH}"]
+api_keys = ["{key_a}"]
 "#,
         component("chaos"),
+        operator = hashed(OPERATOR),
+        key_a = hashed(KEY_A),
     )
 }
 
@@ -80,14 +78,6 @@ fn fds(server: &Server) -> usize {
     std::fs::read_dir(format!("/proc/{}/fd", server.child.id()))
         .unwrap()
         .count()
-}
-
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "waited {limit:?} for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Ten unauthenticated uploads that each declare the largest component a deploy takes (64 MiB)
@@ -386,7 +376,7 @@ fn metrics_need_the_operator_token() {
 fn duplicate_keys_and_short_tokens_stop_startup() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.toml");
-    let shared = manifest(64).replace(KEY_A_HASH, OPERATOR_HASH);
+    let shared = manifest(64).replace(&hashed(KEY_A), &hashed(OPERATOR));
     std::fs::write(&path, &shared).unwrap();
     let failed = Server::start_expecting_failure(&path);
     assert_ne!(failed.code, Some(0));

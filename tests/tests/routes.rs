@@ -3,9 +3,8 @@
 //! under the path the operator gave it, and after every refused attempt the victims' routes are
 //! still answered by their own functions.
 
+use atelier_e2e::admin::{hashed, OPERATOR};
 use atelier_e2e::{call, component, Reply, Server};
-
-const OPERATOR: &str = "operator-token";
 
 fn manifest() -> String {
     format!(
@@ -16,37 +15,43 @@ component = {:?}
 routes = [{{ path = "/hello" }}, {{ path = "/qr/decode" }}]
 
 [admin]
-token = "sha256:0850123315d21ab90f4f7236408a52ef6dbd6a02a6550e5c10dc73f4d993680e"
+token = "{operator}"
 data_dir = "data"
 
 # No hosts: confined to their path prefixes.
 [[tenant]]
 id = "a"
 path_prefix = "/t/a"
-api_keys = ["sha256:f10f781241e2246678b6b45c857069208152a53863e47fac33f607ab405006f4"]
+api_keys = ["{key_a}"]
 
 [[tenant]]
 id = "b"
 path_prefix = "/t/b"
-api_keys = ["sha256:a30534a53b23547377ddccbd1ac85a8a84c13db43493c16e55a6abc7b0eba634"]
+api_keys = ["{key_b}"]
 
 # Hosts: their routes answer there only; c and d share one host.
 [[tenant]]
 id = "c"
 hosts = ["shared.test"]
-api_keys = ["sha256:49043acf9056472a214242c2d15f3087c2d024b0d39ee858c60712b2354f3926"]
+api_keys = ["{key_c}"]
 
 [[tenant]]
 id = "d"
 hosts = ["Shared.Test"]
-api_keys = ["sha256:762e6ad0dcc69a239e15262882e6a8e08671002b9f355cba6da005e3a8f677ca"]
+api_keys = ["{key_d}"]
 
 # Neither hosts nor a path prefix: may not deploy at all.
 [[tenant]]
 id = "n"
-api_keys = ["sha256:1b21f0ec984e6c6efad8c88faf5689595337e967f99fabf4b0f8459205e32d00"]
+api_keys = ["{key_n}"]
 "#,
         component("hello"),
+        operator = hashed(OPERATOR),
+        key_a = hashed("key-a"),
+        key_b = hashed("key-b"),
+        key_c = hashed("key-c"),
+        key_d = hashed("key-d"),
+        key_n = hashed("key-n"),
     )
 }
 

@@ -4,76 +4,39 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use atelier_e2e::admin::{admin, bearer, deploy, hashed, KEY_A, KEY_B, OPERATOR};
 use atelier_e2e::{call, component, Reply, Server};
-
-const OPERATOR: &str = "operator-token";
-const KEY_A: &str = "key-a";
-const KEY_B: &str = "key-b";
 
 fn manifest() -> String {
     format!(
         r#"
 [[function]]
 name = "hello"
-component = {:?}
+component = {hello:?}
 routes = [{{ path = "/hello" }}]
-{}"#,
-        component("hello"),
-        TENANTS
-    )
-}
 
-const TENANTS: &str = r#"
 [admin]
-token = "sha256:0850123315d21ab90f4f7236408a52ef6dbd6a02a6550e5c10dc73f4d993680e"
+token = "{operator}"
 data_dir = "data"
 
 [[tenant]]
 id = "a"
 hosts = ["a.test"]
-api_keys = ["sha256:f10f781241e2246678b6b45c857069208152a53863e47fac33f607ab405006f4"]
+api_keys = ["{key_a}"]
 outbound = ["127.0.0.1:*"]
-quotas = { requests_per_minute = 600000, burst = 100000, max_concurrency = 16, memory_mb = 64, cpu_ms = 500 }
+quotas = {{ requests_per_minute = 600000, burst = 100000, max_concurrency = 16, memory_mb = 64, cpu_ms = 500 }}
 
 [[tenant]]
 id = "b"
 hosts = ["b.test"]
-api_keys = ["sha256:a30534a53b23547377ddccbd1ac85a8a84c13db43493c16e55a6abc7b0eba634"]
+api_keys = ["{key_b}"]
 outbound = ["localhost:*", "127.0.0.1"]
-quotas = { requests_per_minute = 60, burst = 3, max_concurrency = 4, memory_mb = 32 }
-"#;
-
-fn bearer(token: &str) -> String {
-    format!("Bearer {token}")
-}
-
-fn deploy(
-    server: &Server,
-    token: &str,
-    tenant: &str,
-    name: &str,
-    query: &str,
-    wasm: &[u8],
-) -> Reply {
-    call(
-        "PUT",
-        &server.url(&format!(
-            "/admin/v1/tenants/{tenant}/functions/{name}?{query}"
-        )),
-        &[
-            ("authorization", &bearer(token)),
-            ("content-type", "application/wasm"),
-        ],
-        Some(wasm),
-    )
-}
-
-fn admin(server: &Server, method: &str, token: &str, path: &str) -> Reply {
-    call(
-        method,
-        &server.url(&format!("/admin/v1{path}")),
-        &[("authorization", &bearer(token))],
-        None,
+quotas = {{ requests_per_minute = 60, burst = 3, max_concurrency = 4, memory_mb = 32 }}
+"#,
+        hello = component("hello"),
+        operator = hashed(OPERATOR),
+        key_a = hashed(KEY_A),
+        key_b = hashed(KEY_B),
     )
 }
 
