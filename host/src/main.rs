@@ -64,16 +64,8 @@ enum Command {
         /// Callable without the tenant's key.
         #[arg(long)]
         public: bool,
-        #[arg(long)]
-        memory_mb: Option<u64>,
-        #[arg(long)]
-        cpu_ms: Option<u64>,
-        #[arg(long)]
-        timeout_ms: Option<u64>,
-        #[arg(long)]
-        max_body_kb: Option<u64>,
-        #[arg(long)]
-        max_concurrency: Option<u32>,
+        #[command(flatten)]
+        limits: atelier::config::RawLimits,
         /// Environment variable for the component, NAME=value (repeatable).
         #[arg(long)]
         env: Vec<String>,
@@ -228,28 +220,14 @@ fn main() -> anyhow::Result<()> {
             name,
             routes,
             public,
-            memory_mb,
-            cpu_ms,
-            timeout_ms,
-            max_body_kb,
-            max_concurrency,
+            limits,
             env,
             url,
             token,
         } => {
             let mut params: Vec<(String, String)> =
                 routes.into_iter().map(|r| ("route".into(), r)).collect();
-            for (k, v) in [
-                ("memory_mb", memory_mb),
-                ("cpu_ms", cpu_ms),
-                ("timeout_ms", timeout_ms),
-                ("max_body_kb", max_body_kb),
-                ("max_concurrency", max_concurrency.map(u64::from)),
-            ] {
-                if let Some(v) = v {
-                    params.push((k.into(), v.to_string()));
-                }
-            }
+            params.extend(limits.to_pairs());
             if public {
                 params.push(("public".into(), "true".into()));
             }

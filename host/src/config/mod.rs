@@ -450,4 +450,50 @@ mod tests {
             .to_string();
         assert!(err.contains("memory_mb"), "{err}");
     }
+
+    #[test]
+    fn quotas_take_the_limit_names_and_refuse_others() {
+        let tenant = |quotas: &str| {
+            format!("[[tenant]]\nid = \"a\"\nhosts = [\"a.test\"]\nquotas = {{ {quotas} }}\n")
+        };
+        let m = Manifest::parse(
+            &tenant("memory_mb = 32, storage_mb = 5, burst = 2"),
+            "m.toml",
+            Path::new("."),
+        )
+        .unwrap();
+        let q = &m.tenants[0].quotas;
+        assert_eq!(
+            (q.function_limits.memory_bytes, q.storage_bytes, q.burst),
+            (32 << 20, 5 << 20, 2)
+        );
+        let err = Manifest::parse(&tenant("memory_mbs = 32"), "m.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown quota \"memory_mbs\""), "{err}");
+        let err = Manifest::parse("[defaults]\nmemory_mbs = 3\n", "m.toml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("memory_mbs"), "{err}");
+    }
+
+    #[test]
+    fn limits_round_trip_as_query_pairs() {
+        let limits = RawLimits {
+            memory_mb: Some(64),
+            max_concurrency: Some(3),
+            ..RawLimits::default()
+        };
+        let pairs = limits.to_pairs();
+        assert_eq!(pairs.len(), 2, "{pairs:?}");
+        let back = RawLimits::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(back, Ok(limits));
+        let (param, message) = RawLimits::from_pairs([("colour", "3")]).unwrap_err();
+        assert!(
+            message.contains("unknown field `colour`"),
+            "{param}: {message}"
+        );
+        let (param, _) = RawLimits::from_pairs([("cpu_ms", "fast")]).unwrap_err();
+        assert_eq!(param, "cpu_ms");
+    }
 }

@@ -62,19 +62,20 @@ pub(super) struct RawTenant {
     pub path_prefix: Option<String>,
 }
 
+/// A tenant's quotas as written: its own, plus the most each function may ask for (and gets
+/// when it asks for nothing), as [`RawLimits`]. `max_concurrency` is both: instances at once
+/// over all the tenant's functions, and the most one function may ask.
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawQuotas {
     requests_per_minute: Option<u32>,
     burst: Option<u32>,
-    /// Instances at once over all the tenant's functions (and the most one function may ask).
-    max_concurrency: Option<u32>,
     max_functions: Option<u32>,
     storage_mb: Option<u64>,
-    memory_mb: Option<u64>,
-    cpu_ms: Option<u64>,
-    timeout_ms: Option<u64>,
-    max_body_kb: Option<u64>,
+    #[serde(flatten)]
+    limits: RawLimits,
+    /// Whatever else was written: refused (flattening rules out `deny_unknown_fields`).
+    #[serde(flatten)]
+    unknown: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl RawTenant {
@@ -95,16 +96,16 @@ impl RawTenant {
             }
             key_hashes.push(hex.to_ascii_lowercase());
         }
-        let q = &self.quotas;
-        let limits = RawLimits {
-            memory_mb: q.memory_mb,
-            cpu_ms: q.cpu_ms,
-            timeout_ms: q.timeout_ms,
-            max_body_kb: q.max_body_kb,
-            max_concurrency: q.max_concurrency,
+        if let Some(name) = self.quotas.unknown.keys().next() {
+            return Err(format!(
+                "tenant {id:?}: unknown quota {name:?}; known: requests_per_minute, burst, max_functions, storage_mb, memory_mb, cpu_ms, timeout_ms, max_body_kb, max_concurrency"
+            ));
         }
-        .resolve(defaults)
-        .map_err(|m| format!("tenant {id:?}: {m}"))?;
+        let limits = self
+            .quotas
+            .limits
+            .resolve(defaults)
+            .map_err(|m| format!("tenant {id:?}: {m}"))?;
         if self.quotas.requests_per_minute == Some(0) {
             return Err(format!(
                 "tenant {id:?}: requests_per_minute must be at least 1"

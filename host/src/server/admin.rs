@@ -23,6 +23,7 @@ use serde_json::json;
 
 use super::limits::{discard, read_body};
 use super::reply::{self, Body};
+use crate::config::RawLimits;
 use crate::runtime::LoadError;
 use crate::tenancy::deployments::{DeployError, Deployments};
 use crate::tenancy::store::Spec;
@@ -63,30 +64,19 @@ fn deploy_error(e: &DeployError) -> Response<Body> {
     error(status, code, &e.to_string())
 }
 
-/// The deploy spec from the query string.
+/// The deploy spec from the query string: `route` (repeatable), `public`, `env=NAME=value`
+/// (repeatable), and any [`RawLimits`] by name.
 fn spec_from_query(query: &str) -> Result<Spec, DeployError> {
     let bad = |param: &str, message: String| DeployError::BadParameter {
         param: param.into(),
         message,
     };
     let mut spec = Spec::default();
-    let number = |k: &str, v: &str| -> Result<u64, DeployError> {
-        v.parse()
-            .map_err(|_| bad(k, format!("{v:?} is not a whole number")))
-    };
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+    let mut limits = Vec::new();
+    let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+    for (k, v) in &pairs {
         match k.as_ref() {
-            "route" => spec.routes.push(v.into_owned()),
-            "memory_mb" => spec.memory_mb = Some(number(&k, &v)?),
-            "cpu_ms" => spec.cpu_ms = Some(number(&k, &v)?),
-            "timeout_ms" => spec.timeout_ms = Some(number(&k, &v)?),
-            "max_body_kb" => spec.max_body_kb = Some(number(&k, &v)?),
-            "max_concurrency" => {
-                spec.max_concurrency = Some(
-                    u32::try_from(number(&k, &v)?)
-                        .map_err(|_| bad(&k, "too large".into()))?,
-                )
-            }
+            "route" => spec.routes.push(v.to_string()),
             "public" => {
                 spec.public = match v.as_ref() {
                     "true" | "1" => true,
@@ -100,14 +90,12 @@ fn spec_from_query(query: &str) -> Result<Spec, DeployError> {
                     .ok_or_else(|| bad("env", format!("{v:?}: use NAME=value")))?;
                 spec.env.push((name.to_string(), value.to_string()));
             }
-            other => {
-                return Err(bad(
-                    other,
-                    "unknown parameter; known: route, memory_mb, cpu_ms, timeout_ms, max_body_kb, max_concurrency, public, env".into(),
-                ))
-            }
+            _ => limits.push((k.as_ref(), v.as_ref())),
         }
     }
+    spec.limits = RawLimits::from_pairs(limits).map_err(|(param, message)| {
+        bad(&param, format!("{message} (besides route, public and env)"))
+    })?;
     Ok(spec)
 }
 
@@ -203,18 +191,18 @@ async fn answer(
                 .filter(|t| principal.may_act_for(t.id()))
                 .map(|t| {
                     let q = &t.config.quotas;
+                    // The quotas as a manifest writes them: the tenant's own and its
+                    // functions' limits, side by side.
+                    let mut quotas = json!(RawLimits::from(&q.function_limits));
+                    quotas["requests_per_minute"] = json!(q.requests_per_minute);
+                    quotas["burst"] = json!(q.burst);
+                    quotas["max_functions"] = json!(q.max_functions);
+                    quotas["storage_mb"] = json!(q.storage_bytes >> 20);
                     json!({
                         "id": t.id(),
                         "hosts": t.config.hosts,
                         "grants": t.config.grants,
-                        "quotas": {
-                            "requests_per_minute": q.requests_per_minute,
-                            "burst": q.burst,
-                            "max_concurrency": q.max_concurrency,
-                            "max_functions": q.max_functions,
-                            "memory_mb": q.function_limits.memory_bytes >> 20,
-                            "cpu_ms": q.function_limits.cpu_ms,
-                        },
+                        "quotas": quotas,
                     })
                 })
                 .collect();

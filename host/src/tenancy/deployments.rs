@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::deployed::{Deployed, Owner, Routes};
 use super::store::{Spec, Store, StoreError};
 use super::Tenant;
-use crate::config::{AdminConfig, FunctionConfig, RouteConfig};
+use crate::config::{AdminConfig, FunctionConfig, RawLimits, RouteConfig};
 use crate::routes;
 use crate::runtime::{LoadError, Runtime};
 
@@ -68,16 +68,7 @@ pub struct FunctionInfo {
     pub public: bool,
     pub sha256: String,
     pub deployed_at_unix: u64,
-    pub limits: LimitsInfo,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LimitsInfo {
-    pub memory_mb: u64,
-    pub cpu_ms: u64,
-    pub timeout_ms: u64,
-    pub max_body_kb: u64,
-    pub max_concurrency: u32,
+    pub limits: RawLimits,
 }
 
 struct Live {
@@ -221,7 +212,7 @@ impl Deployments {
     ) -> Result<FunctionConfig, DeployError> {
         let quotas = &tenant.config.quotas;
         let limits = spec
-            .raw_limits()
+            .limits
             .resolve(&quotas.function_limits)
             .map_err(|m| bad("limits", m))?;
         if let Some((what, asked, allowed)) = limits.exceeding(&quotas.function_limits) {
@@ -523,7 +514,6 @@ impl Deployments {
                 tenant: tenant.into(),
                 name: name.into(),
             })?;
-        let limits = l.deployed.function.limits();
         Ok(FunctionInfo {
             tenant: tenant.into(),
             name: name.into(),
@@ -534,13 +524,7 @@ impl Deployments {
             public: l.spec.public,
             sha256: l.spec.sha256.clone(),
             deployed_at_unix: l.spec.deployed_at_unix,
-            limits: LimitsInfo {
-                memory_mb: limits.memory_bytes >> 20,
-                cpu_ms: limits.cpu_ms,
-                timeout_ms: limits.timeout_ms,
-                max_body_kb: limits.max_body_bytes >> 10,
-                max_concurrency: limits.max_concurrency,
-            },
+            limits: RawLimits::from(l.deployed.function.limits()),
         })
     }
 

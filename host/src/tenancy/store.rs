@@ -22,16 +22,9 @@ use crate::config::{RawLimits, RouteConfig};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Spec {
     pub routes: Vec<String>,
-    #[serde(default)]
-    pub memory_mb: Option<u64>,
-    #[serde(default)]
-    pub cpu_ms: Option<u64>,
-    #[serde(default)]
-    pub timeout_ms: Option<u64>,
-    #[serde(default)]
-    pub max_body_kb: Option<u64>,
-    #[serde(default)]
-    pub max_concurrency: Option<u32>,
+    /// The limits the deploy asked for, stored flat beside the other fields.
+    #[serde(flatten)]
+    pub limits: RawLimits,
     /// Callable without the tenant's key.
     #[serde(default)]
     pub public: bool,
@@ -45,16 +38,6 @@ pub struct Spec {
 }
 
 impl Spec {
-    pub fn raw_limits(&self) -> RawLimits {
-        RawLimits {
-            memory_mb: self.memory_mb,
-            cpu_ms: self.cpu_ms,
-            timeout_ms: self.timeout_ms,
-            max_body_kb: self.max_body_kb,
-            max_concurrency: self.max_concurrency,
-        }
-    }
-
     pub fn route_configs(&self, hosts: &[String]) -> Vec<RouteConfig> {
         self.routes
             .iter()
@@ -350,7 +333,10 @@ mod tests {
     fn spec() -> Spec {
         Spec {
             routes: vec!["/x".into()],
-            memory_mb: Some(16),
+            limits: RawLimits {
+                memory_mb: Some(16),
+                ..RawLimits::default()
+            },
             ..Spec::default()
         }
     }
