@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use atelier_e2e::{call, component, get, post, Server};
+use atelier_e2e::{call, component, get, post, wait_for, Server};
 
 fn manifest() -> String {
     format!(
@@ -266,7 +266,10 @@ fn ops_endpoints_and_metrics() {
 fn guest_output_is_logged_with_its_function() {
     let server = Server::start(&manifest());
     assert_eq!(get(&server.url("/chaos/log")).status, 200);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_for("both lines in the log", Duration::from_secs(10), || {
+        let log = server.log();
+        log.contains("chaos says hello on stdout") && log.contains("chaos says hello on stderr")
+    });
     let log = server.log();
     let line = log
         .lines()
@@ -285,7 +288,12 @@ fn sigterm_drains_in_flight_requests() {
     let mut server = Server::start(&manifest());
     let url = server.url("/chaos/sleep?ms=700");
     let inflight = std::thread::spawn(move || get(&url));
-    std::thread::sleep(Duration::from_millis(200));
+    let metrics = server.url("/metrics");
+    wait_for("the request in flight", Duration::from_secs(10), || {
+        get(&metrics)
+            .text()
+            .contains("atelier_instances_in_use{function=\"chaos\"} 1")
+    });
     let code = server.terminate();
     let r = inflight.join().unwrap();
     assert_eq!(r.status, 200, "in-flight request lost: {}", r.text());
