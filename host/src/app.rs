@@ -106,7 +106,7 @@ pub async fn serve(
             .iter()
             .map(|f| &f.grants)
             .chain(manifest.tenants.iter().map(|t| &t.grants))
-            .any(|grants| grants.iter().any(|g| g == "atelier:vision"));
+            .any(|grants| grants.iter().any(|g| g == crate::config::VISION_GRANT));
         let vision = match wants_vision {
             true => Some(Arc::new(Vision::load(&manifest.vision, &metrics)?)),
             false => None,

@@ -68,7 +68,11 @@ pub async fn run(manifest: Manifest, shot: OneShot) -> anyhow::Result<Answer> {
     let loading_metrics = metrics.clone();
     let load_config = config.clone();
     let function = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let vision = match load_config.grants.iter().any(|g| g == "atelier:vision") {
+        let vision = match load_config
+            .grants
+            .iter()
+            .any(|g| g == crate::config::VISION_GRANT)
+        {
             true => Some(Arc::new(Vision::load(&manifest.vision, &loading_metrics)?)),
             false => None,
         };

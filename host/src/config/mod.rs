@@ -233,8 +233,11 @@ struct RawFunction {
     outbound: Vec<String>,
 }
 
-/// Host interfaces a manifest may grant.
-pub const KNOWN_GRANTS: &[&str] = &["atelier:vision"];
+/// The grant (and WIT package) of the vision host functions.
+pub const VISION_GRANT: &str = "atelier:vision";
+
+/// Host interfaces a manifest may grant (each is a `runtime::interfaces::HostInterface`).
+pub const KNOWN_GRANTS: &[&str] = &[VISION_GRANT];
 
 impl Manifest {
     /// Loads and validates a manifest file.

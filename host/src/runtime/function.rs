@@ -22,11 +22,11 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
+use super::interfaces::{HostInterface, InstanceStates};
 use super::outbound::Outbound;
 use super::sandbox::Sandbox;
 use crate::config::{FunctionConfig, Limits};
 use crate::telemetry::Metrics;
-use crate::vision::Vision;
 
 /// Guest time after which a request counts as long-running.
 pub const LONG_RUNNING_MS: u64 = 10;
@@ -66,7 +66,8 @@ pub struct Function {
     cpu_ticks: u64,
     long_running_ticks: u64,
     metrics: Arc<Metrics>,
-    vision: Option<Arc<Vision>>,
+    /// The host interfaces it was granted.
+    interfaces: Vec<Arc<dyn HostInterface>>,
 }
 
 impl Function {
@@ -75,7 +76,7 @@ impl Function {
         pre: ProxyPre<Sandbox>,
         tick: Duration,
         metrics: Arc<Metrics>,
-        vision: Option<Arc<Vision>>,
+        interfaces: Vec<Arc<dyn HostInterface>>,
     ) -> Self {
         let tick_ms = tick.as_millis().max(1) as u64;
         Function {
@@ -87,7 +88,7 @@ impl Function {
             cpu_ticks: config.limits.cpu_ms.div_ceil(tick_ms).max(1),
             long_running_ticks: LONG_RUNNING_MS.div_ceil(tick_ms),
             metrics,
-            vision,
+            interfaces,
         }
     }
 
@@ -114,7 +115,7 @@ impl Function {
                 &self.env,
                 self.outbound.clone(),
                 self.limits.memory_bytes,
-                self.vision.clone(),
+                InstanceStates::new(&self.interfaces),
             ),
         );
         store.limiter(|s| &mut s.memory);

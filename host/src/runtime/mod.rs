@@ -7,7 +7,8 @@
 //! - [`sandbox`]: per-request store data (WASI, wasi:http, memory cap);
 //! - [`outbound`]: where a function's outbound HTTP may connect (names, ports, public addresses);
 //! - [`function`]: a loaded function and one request's run under its CPU, wall-clock and memory limits;
-//! - [`guest_log`]: component stdout/stderr as tagged log lines.
+//! - [`guest_log`]: component stdout/stderr as tagged log lines;
+//! - [`interfaces`]: host interfaces beyond WASI (`atelier:vision`): linking, grants, state.
 //!
 //! Invariant: a component is instantiated only through an `InstancePre` checked against the
 //! function's grants, so an ungranted import is refused at load, never at request time.
@@ -17,6 +18,7 @@ pub mod compiler;
 pub mod engine;
 pub mod function;
 pub mod guest_log;
+pub mod interfaces;
 pub mod outbound;
 pub mod sandbox;
 
@@ -34,6 +36,7 @@ pub use cache::{CacheOutcome, CompileCache};
 pub use compiler::{CompileBudget, CompileError, Compiler};
 pub use engine::{Allocation, PoolSizing};
 pub use function::{Function, InvokeError};
+use interfaces::{HostInterface, VisionInterface};
 pub use sandbox::Sandbox;
 
 /// Why a component could not be loaded.
@@ -80,6 +83,7 @@ pub struct Runtime {
     tick: Duration,
     metrics: Arc<Metrics>,
     vision: Option<Arc<Vision>>,
+    interfaces: Vec<Arc<dyn HostInterface>>,
 }
 
 impl Runtime {
@@ -98,7 +102,11 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        crate::vision::add_to_linker(&mut linker, Sandbox::vision)?;
+        let interfaces: Vec<Arc<dyn HostInterface>> =
+            vec![Arc::new(VisionInterface(vision.clone()))];
+        for interface in &interfaces {
+            interface.add_to_linker(&mut linker)?;
+        }
         let cache = CompileCache::new(&engine, &config.cache_dir, config.cache_max_mb << 20);
         tracing::info!(?allocation, "wasmtime engine ready");
         Ok(Runtime {
@@ -110,6 +118,7 @@ impl Runtime {
             tick,
             metrics,
             vision,
+            interfaces,
         })
     }
 
@@ -168,19 +177,23 @@ impl Runtime {
             .map_err(compile_err)?;
         let ty = component.component_type();
         for (import, _) in ty.imports(&self.engine) {
-            if let Some(grant) = crate::config::KNOWN_GRANTS
-                .iter()
-                .find(|g| import.starts_with(&format!("{g}/")))
-            {
-                if !config.grants.iter().any(|g| g == grant) {
-                    return Err(LoadError::NotGranted {
-                        function: name.clone(),
-                        import: import.to_string(),
-                        grant: grant.to_string(),
-                    });
-                }
+            let Some(interface) = self.interfaces.iter().find(|i| i.provides(import)) else {
+                continue;
+            };
+            if !config.grants.iter().any(|g| g == interface.package()) {
+                return Err(LoadError::NotGranted {
+                    function: name.clone(),
+                    import: import.to_string(),
+                    grant: interface.package().to_string(),
+                });
             }
         }
+        let granted = self
+            .interfaces
+            .iter()
+            .filter(|i| config.grants.iter().any(|g| g == i.package()))
+            .cloned()
+            .collect();
         let link_err = |e: wasmtime::Error| LoadError::Link {
             function: name.clone(),
             message: format!("{e:#}"),
@@ -196,7 +209,7 @@ impl Runtime {
             pre,
             self.tick,
             self.metrics.clone(),
-            self.vision.clone(),
+            granted,
         ))
     }
 }

@@ -18,8 +18,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::guest_log::GuestLog;
+use super::interfaces::InstanceStates;
 use super::outbound::Outbound;
-use crate::vision::{Vision, VisionView};
 
 /// Store data of one request's instance.
 pub struct Sandbox {
@@ -28,8 +28,8 @@ pub struct Sandbox {
     table: ResourceTable,
     hooks: Hooks,
     pub(crate) memory: MemoryCap,
-    /// Shared vision models; `None` when the host loaded none.
-    pub(crate) vision: Option<Arc<Vision>>,
+    /// The states of the host interfaces the function was granted.
+    pub(crate) interfaces: InstanceStates,
 }
 
 impl Sandbox {
@@ -38,7 +38,7 @@ impl Sandbox {
         env: &[(String, String)],
         outbound: Arc<Outbound>,
         memory_bytes: u64,
-        vision: Option<Arc<Vision>>,
+        interfaces: InstanceStates,
     ) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(GuestLog::stdout(function))
@@ -57,7 +57,7 @@ impl Sandbox {
             table,
             hooks: Hooks { outbound },
             memory: MemoryCap::new(memory_bytes),
-            vision,
+            interfaces,
         }
     }
 }
@@ -88,15 +88,6 @@ impl WasiHttpView for Sandbox {
             ctx: &mut self.http,
             table: &mut self.table,
             hooks: &mut self.hooks,
-        }
-    }
-}
-
-impl Sandbox {
-    /// The view the `atelier:vision` bindings use.
-    pub fn vision(&mut self) -> VisionView<'_> {
-        VisionView {
-            vision: self.vision.as_ref(),
         }
     }
 }
