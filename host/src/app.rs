@@ -15,8 +15,7 @@ use crate::config::{Manifest, RouteConfig};
 use crate::runtime::{CompileBudget, Compiler, PoolSizing, Runtime};
 use crate::server::Server;
 use crate::telemetry::Metrics;
-use crate::tenancy::store::Store;
-use crate::tenancy::{Deployed, Deployments, Tenant};
+use crate::tenancy::{Deployed, Deployments};
 use crate::vision::Vision;
 
 /// Pooling slots when the manifest leaves it to us: each function's concurrency plus each
@@ -120,19 +119,7 @@ pub async fn serve(
         )
         .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
         let fixed = load_fixed(&runtime, &manifest)?;
-        let tenants = manifest
-            .tenants
-            .iter()
-            .map(|t| Arc::new(Tenant::new(t.clone())))
-            .collect();
-        let deployments = Deployments::new(
-            Arc::new(runtime),
-            table,
-            Store::new(&manifest.admin.data_dir),
-            tenants,
-            fixed,
-            &manifest.admin,
-        );
+        let deployments = Deployments::for_manifest(Arc::new(runtime), table, &manifest, fixed);
         deployments.restore();
         Ok(deployments)
     });

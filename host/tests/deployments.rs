@@ -2,7 +2,7 @@
 //! delete, and two tenants deploying at once. Needs the components built
 //! (`scripts/setup.sh`): the hello component is what gets deployed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -11,8 +11,8 @@ use atelier::routes::Router;
 use atelier::runtime::{Compiler, PoolSizing, Runtime};
 use atelier::telemetry::Metrics;
 use atelier::tenancy::deployments::DeployError;
-use atelier::tenancy::store::{Spec, Store};
-use atelier::tenancy::{Deployed, Deployments, Tenant};
+use atelier::tenancy::store::Spec;
+use atelier::tenancy::{Deployed, Deployments};
 use bytes::Bytes;
 
 const MANIFEST: &str = r#"
@@ -61,29 +61,14 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     let table = Arc::new(ArcSwapOption::empty());
-    let tenants = manifest
-        .tenants
-        .iter()
-        .map(|t| Arc::new(Tenant::new(t.clone())))
-        .collect();
-    let deployments = Deployments::new(
-        Arc::new(runtime),
-        table.clone(),
-        Store::new(&data_dir(&dir)),
-        tenants,
-        Vec::new(),
-        &manifest.admin,
-    );
+    let deployments =
+        Deployments::for_manifest(Arc::new(runtime), table.clone(), &manifest, Vec::new());
     deployments.restore();
     Fixture {
         deployments: Arc::new(deployments),
         table,
         _dir: dir,
     }
-}
-
-fn data_dir(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().join("data")
 }
 
 fn spec(route: &str) -> Spec {

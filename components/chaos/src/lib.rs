@@ -12,10 +12,18 @@
 
 use std::hint::black_box;
 
-use atelier_guest::{serve, Response};
+use atelier_guest::{serve, Request, Response};
 use wasip2::http::types::{IncomingRequest, ResponseOutparam};
 
 struct Chaos;
+
+/// A query parameter, parsed.
+fn param<T: std::str::FromStr>(req: &Request, name: &str) -> Option<T> {
+    req.query_pairs()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
 
 impl wasip2::exports::http::incoming_handler::Guest for Chaos {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
@@ -37,12 +45,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Chaos {
                     }
                 }
                 "sleep" => {
-                    let ms: u64 = req
-                        .query_pairs()
-                        .into_iter()
-                        .find(|(k, _)| k == "ms")
-                        .and_then(|(_, v)| v.parse().ok())
-                        .unwrap_or(100);
+                    let ms: u64 = param(&req, "ms").unwrap_or(100);
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                     Response::bytes("text/plain", format!("slept {ms} ms\n").into_bytes())
                 }
@@ -61,12 +64,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Chaos {
                     Response::bytes("text/plain", b"logged\n".to_vec())
                 }
                 "fetch" => {
-                    let url = req
-                        .query_pairs()
-                        .into_iter()
-                        .find(|(k, _)| k == "url")
-                        .map(|(_, v)| v)
-                        .unwrap_or_default();
+                    let url: String = param(&req, "url").unwrap_or_default();
                     match fetch(&url) {
                         Ok((status, body)) => Response {
                             status,
@@ -76,12 +74,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Chaos {
                     }
                 }
                 "hoard" => {
-                    let n: usize = req
-                        .query_pairs()
-                        .into_iter()
-                        .find(|(k, _)| k == "n")
-                        .and_then(|(_, v)| v.parse().ok())
-                        .unwrap_or(1);
+                    let n: usize = param(&req, "n").unwrap_or(1);
                     let value = vec![b'x'; 32 << 10];
                     let held: Vec<_> = (0..n)
                         .map_while(|_| {

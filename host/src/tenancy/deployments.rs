@@ -129,6 +129,22 @@ impl Deployments {
         }
     }
 
+    /// [`Deployments::new`] for a manifest: its tenants, its admin settings and data folder.
+    pub fn for_manifest(
+        runtime: Arc<Runtime>,
+        table: Arc<ArcSwapOption<Routes>>,
+        manifest: &crate::config::Manifest,
+        fixed: Vec<(Vec<RouteConfig>, Arc<Deployed>)>,
+    ) -> Self {
+        let tenants = manifest
+            .tenants
+            .iter()
+            .map(|t| Arc::new(Tenant::new(t.clone())))
+            .collect();
+        let store = Store::new(&manifest.admin.data_dir);
+        Self::new(runtime, table, store, tenants, fixed, &manifest.admin)
+    }
+
     /// Models that cannot serve now (see [`crate::vision::Vision::unavailable`]).
     pub fn unavailable_models(&self) -> Vec<String> {
         self.runtime
