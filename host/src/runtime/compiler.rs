@@ -91,7 +91,10 @@ fn compile_in_child(
 ) -> Result<(), CompileError> {
     let process = |e: std::io::Error| CompileError::Process(e.to_string());
     let mut command = Command::new(exe);
+    // The child handles hostile input: it inherits nothing of the server's environment (the
+    // operator token may be there).
     command
+        .env_clear()
         .arg("compile-component")
         .arg("--output")
         .arg(out)
