@@ -357,6 +357,23 @@ mod tests {
         assert!(store.deployed().is_empty());
     }
 
+    /// A spec stored before the limits were one type (every limit a key, unset ones null)
+    /// still reads, and a spec is still stored flat.
+    #[test]
+    fn specs_stored_by_earlier_versions_still_read() {
+        let old = r#"{"routes":["/x"],"memory_mb":16,"cpu_ms":null,"timeout_ms":null,
+            "max_body_kb":null,"max_concurrency":2,"public":true,"env":[],"sha256":"ab",
+            "deployed_at_unix":1}"#;
+        let spec: Spec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec.limits.memory_mb, Some(16));
+        assert_eq!(spec.limits.max_concurrency, Some(2));
+        assert_eq!(spec.limits.cpu_ms, None);
+        assert!(spec.public);
+        let written = serde_json::to_value(&spec).unwrap();
+        assert_eq!(written["memory_mb"], 16, "{written}");
+        assert!(written.get("cpu_ms").is_none(), "{written}");
+    }
+
     #[test]
     fn pruning_keeps_the_newest_and_the_current() {
         let dir = tempfile::tempdir().unwrap();
