@@ -399,7 +399,6 @@ impl Vision {
             .ok_or_else(|| VisionError::InvalidImage("bad buffer".into()))
     }
 
-    /// The names of the segmentation models, the default first.
     /// Models that no worker serves (one that died and could not be restarted): `/readyz`
     /// answers 503 while any is listed.
     pub fn unavailable(&self) -> Vec<String> {
@@ -416,6 +415,7 @@ impl Vision {
         down
     }
 
+    /// The names of the segmentation models, the default first.
     pub fn segmenter_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .segmenters
