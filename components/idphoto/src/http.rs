@@ -4,7 +4,7 @@
 
 use atelier_guest::{Request, Response, ServerTiming};
 use atelier_vision_guest::{
-    decode_upload, error_code, faces, segmentation, to_image, vision_response,
+    decode_upload, error_code, faces, pixels, segmentation, to_image, vision_response,
 };
 use base64::Engine;
 use serde_json::json;
@@ -61,7 +61,8 @@ fn segment_and_make(
             }
         }
     };
-    let matte = segmentation::segment_at(&to_image(&region.crop(rgb)), model, side);
+    let matte =
+        to_image(&region.crop(rgb)).and_then(|part| segmentation::segment_at(&part, model, side));
     timing.mark("segment");
     let made = with_matte(matte, region, size, |alpha| {
         photo::make(rgb, alpha, region, face, options, eye_angle)
@@ -71,7 +72,7 @@ fn segment_and_make(
         return Ok((made, region, placement));
     }
     let whole = Region::whole(size);
-    let matte = segmentation::segment(&to_image(rgb), model);
+    let matte = to_image(rgb).and_then(|whole| segmentation::segment(&whole, model));
     timing.mark("segment");
     let made = with_matte(matte, whole, size, |alpha| {
         photo::make(rgb, alpha, whole, face, options, eye_angle)
@@ -90,7 +91,8 @@ fn placed_region(
     broad: Region,
 ) -> Result<Region, &'static str> {
     let size = rgb.dimensions();
-    let matte = segmentation::segment(&to_image(&broad.crop(rgb)), Some(LAYOUT_MODEL))
+    let matte = to_image(&broad.crop(rgb))
+        .and_then(|part| segmentation::segment(&part, Some(LAYOUT_MODEL)))
         .map_err(|e| error_code(&e))?;
     let alpha = broad.paste(matte, size).ok_or("matte_size")?;
     let matte = geometry::Matte {
@@ -159,13 +161,17 @@ fn make(req: &Request) -> Response {
         Err(e) => return Response::bad_param(&e),
     };
     let mut timing = ServerTiming::start();
-    let rgb = match decode_upload(&upload) {
-        Ok(rgb) => rgb,
+    let image = match decode_upload(&upload) {
+        Ok(image) => image,
         Err(e) => return e.response(),
     };
     drop(upload);
+    // The faces model reads the host's copy; the pixels come here once, for compositing.
+    let rgb = match pixels(&image) {
+        Ok(rgb) => rgb,
+        Err(e) => return e.response(),
+    };
     timing.mark("decode");
-    let image = to_image(&rgb);
     let found = match faces::detect(&image) {
         Ok(f) => f,
         Err(e) => return vision_response(&e),
@@ -189,7 +195,7 @@ fn make(req: &Request) -> Response {
     };
     drop(image);
     let eye_angle = |levelled: &image::RgbImage| {
-        let found = faces::detect(&to_image(levelled)).ok()?;
+        let found = faces::detect(&to_image(levelled).ok()?).ok()?;
         let largest = found.iter().max_by(|a, b| a.height.total_cmp(&b.height))?;
         let (l, r) = (largest.landmarks.first()?, largest.landmarks.get(1)?);
         Some((r.y - l.y).atan2(r.x - l.x).to_degrees())

@@ -10,7 +10,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use atelier_guest::{serve, ParamError, Request, Response, ServerTiming};
-use atelier_vision_guest::{decode_upload, faces, segmentation, to_image, vision_response};
+use atelier_vision_guest::{decode_upload, faces, segmentation, vision_response};
 use serde_json::json;
 
 struct Segment;
@@ -56,12 +56,12 @@ fn analyse(req: &Request, sub: &str) -> Response {
         }
     };
     let mut timing = ServerTiming::start();
-    let rgb = match decode_upload(&upload.bytes) {
-        Ok(rgb) => rgb,
+    // The image stays in the host: the models read it there, nothing is copied in here.
+    let image = match decode_upload(&upload.bytes) {
+        Ok(image) => image,
         Err(e) => return e.response(),
     };
     timing.mark("decode");
-    let image = to_image(&rgb);
     if sub == "/faces" {
         return match faces::detect(&image) {
             Ok(found) => {
@@ -89,8 +89,8 @@ fn analyse(req: &Request, sub: &str) -> Response {
     match image::ImageEncoder::write_image(
         encoder,
         &matte,
-        rgb.width(),
-        rgb.height(),
+        image.width(),
+        image.height(),
         image::ExtendedColorType::L8,
     ) {
         Ok(()) => {

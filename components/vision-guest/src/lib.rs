@@ -55,26 +55,27 @@ impl DecodeError {
     }
 }
 
-/// Decodes an upload (in the host) to sRGB RGB8 with its EXIF orientation applied.
-pub fn decode_upload(bytes: &[u8]) -> Result<image::RgbImage, DecodeError> {
-    let img = images::decode(bytes).map_err(|e| match e {
+/// Decodes an upload (in the host) to sRGB RGB8 with its EXIF orientation applied; the image
+/// stays in the host, and the models read it there.
+pub fn decode_upload(bytes: &[u8]) -> Result<Image, DecodeError> {
+    images::decode(bytes).map_err(|e| match e {
         images::DecodeError::Invalid(m) => DecodeError::Invalid(m),
         images::DecodeError::TooLarge(d) => DecodeError::TooLarge {
             width: d.width,
             height: d.height,
         },
         images::DecodeError::Busy => DecodeError::Busy,
-    })?;
-    image::RgbImage::from_raw(img.width, img.height, img.rgb).ok_or(DecodeError::Failed)
+    })
 }
 
-/// The interface's image type for an RGB buffer.
-pub fn to_image(rgb: &image::RgbImage) -> Image {
-    Image {
-        width: rgb.width(),
-        height: rgb.height(),
-        rgb: rgb.as_raw().clone(),
-    }
+/// A host image's pixels, copied into the component (for work done here, like compositing).
+pub fn pixels(image: &Image) -> Result<image::RgbImage, DecodeError> {
+    image::RgbImage::from_raw(image.width(), image.height(), image.rgb()).ok_or(DecodeError::Failed)
+}
+
+/// A host image of pixels made here.
+pub fn to_image(rgb: &image::RgbImage) -> Result<Image, VisionError> {
+    Image::from_rgb(rgb.width(), rgb.height(), rgb.as_raw())
 }
 
 /// The JSON error answering a vision error (503s carry Retry-After).
@@ -105,5 +106,6 @@ fn status_of(e: &VisionError) -> (u16, &'static str, String) {
         ),
         VisionError::Unavailable(m) => (503, "vision_unavailable", m.clone()),
         VisionError::Failed(m) => (500, "vision_failed", m.clone()),
+        VisionError::OutOfMemory(m) => (500, "out_of_memory", m.clone()),
     }
 }

@@ -115,7 +115,7 @@ impl Function {
                 &self.env,
                 self.outbound.clone(),
                 self.limits.memory_bytes,
-                InstanceStates::new(&self.interfaces),
+                InstanceStates::new(&self.interfaces, &self.limits),
             ),
         );
         store.limiter(|s| &mut s.memory);

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 
 use super::Sandbox;
+use crate::config::Limits;
 use crate::config::VISION_GRANT;
-use crate::vision::{Vision, VisionView};
+use crate::vision::{Vision, VisionInstance, VisionView};
 
 /// A host interface components import.
 pub trait HostInterface: Send + Sync + 'static {
@@ -23,8 +24,9 @@ pub trait HostInterface: Send + Sync + 'static {
     /// Adds the interface's imports to the shared linker; they find their instance's state in
     /// the store's [`InstanceStates`].
     fn add_to_linker(&self, linker: &mut Linker<Sandbox>) -> wasmtime::Result<()>;
-    /// The state one instance of a function granted this interface starts with.
-    fn instance_state(&self) -> Box<dyn Any + Send>;
+    /// The state one instance of a function granted this interface starts with; `limits`
+    /// are the function's (host-held data shares its memory cap).
+    fn instance_state(&self, limits: &Limits) -> Box<dyn Any + Send>;
 
     /// Whether a component import (`atelier:vision/faces@0.1.0`) belongs to this interface.
     fn provides(&self, import: &str) -> bool {
@@ -39,21 +41,27 @@ pub trait HostInterface: Send + Sync + 'static {
 pub struct InstanceStates(Vec<Box<dyn Any + Send>>);
 
 impl InstanceStates {
-    pub fn new(interfaces: &[Arc<dyn HostInterface>]) -> Self {
-        InstanceStates(interfaces.iter().map(|i| i.instance_state()).collect())
+    pub fn new(interfaces: &[Arc<dyn HostInterface>], limits: &Limits) -> Self {
+        InstanceStates(
+            interfaces
+                .iter()
+                .map(|i| i.instance_state(limits))
+                .collect(),
+        )
     }
 
     pub fn get<S: 'static>(&self) -> Option<&S> {
         self.0.iter().find_map(|s| s.downcast_ref())
+    }
+
+    pub fn get_mut<S: 'static>(&mut self) -> Option<&mut S> {
+        self.0.iter_mut().find_map(|s| s.downcast_mut())
     }
 }
 
 /// `atelier:vision`: segmentation, faces and image decoding over the models the host loaded
 /// (`None` when no function or tenant may use them).
 pub struct VisionInterface(pub Option<Arc<Vision>>);
-
-/// An instance's handle on the shared models.
-struct VisionState(Option<Arc<Vision>>);
 
 impl HostInterface for VisionInterface {
     fn package(&self) -> &'static str {
@@ -62,15 +70,16 @@ impl HostInterface for VisionInterface {
 
     fn add_to_linker(&self, linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         crate::vision::add_to_linker(linker, |sandbox: &mut Sandbox| VisionView {
-            vision: sandbox
+            instance: sandbox
                 .interfaces
-                .get::<VisionState>()
-                .and_then(|s| s.0.as_ref()),
+                .get_mut::<VisionInstance>()
+                .expect("an instance importing atelier:vision was granted it (checked at load)"),
+            table: &mut sandbox.table,
         })
     }
 
-    fn instance_state(&self) -> Box<dyn Any + Send> {
-        Box::new(VisionState(self.0.clone()))
+    fn instance_state(&self, limits: &Limits) -> Box<dyn Any + Send> {
+        Box::new(VisionInstance::new(self.0.clone(), limits.memory_bytes))
     }
 }
 
@@ -87,8 +96,8 @@ mod tests {
         assert!(vision.provides("atelier:vision/faces@0.1.0"));
         assert!(!vision.provides("atelier:visionary/x"));
         assert!(!vision.provides("wasi:http/types@0.2.0"));
-        let states = InstanceStates::new(&[Arc::new(VisionInterface(None))]);
-        assert!(states.get::<VisionState>().is_some());
+        let states = InstanceStates::new(&[Arc::new(VisionInterface(None))], &Limits::default());
+        assert!(states.get::<VisionInstance>().is_some());
         assert!(states.get::<u32>().is_none());
     }
 }

@@ -25,7 +25,7 @@ use super::outbound::Outbound;
 pub struct Sandbox {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     hooks: Hooks,
     pub(crate) memory: MemoryCap,
     /// The states of the host interfaces the function was granted.

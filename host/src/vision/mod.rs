@@ -24,6 +24,7 @@ pub mod batching;
 pub mod colour;
 pub mod engine;
 pub mod faces;
+pub mod handle;
 pub mod models;
 pub mod onnx_batch;
 pub mod resize;
@@ -51,13 +52,16 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "atelier:vision/imports",
-        imports: { default: async },
+        imports: { default: async | trappable },
+        with: { "atelier:vision/types.image": super::handle::HostImage },
     });
 }
 
 pub use bindings::atelier::vision::faces::{Face, Point};
 use bindings::atelier::vision::images::{DecodeError, Dimensions};
-pub use bindings::atelier::vision::types::{Image, VisionError};
+pub use bindings::atelier::vision::types::VisionError;
+use handle::{Allowance, HostImage};
+use wasmtime::component::{Resource, ResourceTable};
 
 /// Largest image side the vision functions accept.
 pub const MAX_SIDE: u32 = 12_000;
@@ -375,30 +379,6 @@ impl Vision {
         })
     }
 
-    fn to_rgb(image: Image) -> Result<RgbImage, VisionError> {
-        if image.width == 0
-            || image.height == 0
-            || image.width > MAX_SIDE
-            || image.height > MAX_SIDE
-        {
-            return Err(VisionError::InvalidImage(format!(
-                "{}×{} is outside 1..={MAX_SIDE} pixels per side",
-                image.width, image.height
-            )));
-        }
-        let expected = image.width as usize * image.height as usize * 3;
-        if image.rgb.len() != expected {
-            return Err(VisionError::InvalidImage(format!(
-                "{} bytes of RGB for {}×{}; expected {expected}",
-                image.rgb.len(),
-                image.width,
-                image.height
-            )));
-        }
-        RgbImage::from_raw(image.width, image.height, image.rgb)
-            .ok_or_else(|| VisionError::InvalidImage("bad buffer".into()))
-    }
-
     /// Models that no worker serves (one that died and could not be restarted): `/readyz`
     /// answers 503 while any is listed.
     pub fn unavailable(&self) -> Vec<String> {
@@ -440,6 +420,7 @@ impl Vision {
                 VisionError::Overloaded => "overloaded",
                 VisionError::Unavailable(_) => "unavailable",
                 VisionError::Failed(_) => "failed",
+                VisionError::OutOfMemory(_) => "out_of_memory",
             };
             self.errors
                 .get_or_create(&ModelReasonLabels {
@@ -455,7 +436,7 @@ impl Vision {
     /// `any_size` model sees the image at that many pixels on its longer side.
     pub async fn segment(
         &self,
-        image: Image,
+        image: Arc<RgbImage>,
         model: Option<String>,
         side: Option<u32>,
     ) -> Result<Vec<u8>, VisionError> {
@@ -466,7 +447,7 @@ impl Vision {
 
     async fn segment_with(
         &self,
-        image: Image,
+        rgb: Arc<RgbImage>,
         name: &str,
         side: Option<u32>,
     ) -> Result<Vec<u8>, VisionError> {
@@ -476,7 +457,6 @@ impl Vision {
                 self.segmenter_names().join(", ")
             ))
         })?;
-        let rgb = Self::to_rgb(image)?;
         let size = rgb.dimensions();
         let input = segmenter.spec.input.clone().expect("validated at load");
         let output = segmenter.spec.output.clone().expect("validated at load");
@@ -502,14 +482,13 @@ impl Vision {
     }
 
     /// Every face in `image`, best first.
-    pub async fn detect(&self, image: Image) -> Result<Vec<faces::Detection>, VisionError> {
+    pub async fn detect(&self, image: Arc<RgbImage>) -> Result<Vec<faces::Detection>, VisionError> {
         let result = self.detect_with(image).await;
         self.counted(&self.faces_model, result)
     }
 
-    async fn detect_with(&self, image: Image) -> Result<Vec<faces::Detection>, VisionError> {
+    async fn detect_with(&self, rgb: Arc<RgbImage>) -> Result<Vec<faces::Detection>, VisionError> {
         let model = self.faces_model.as_str();
-        let rgb = Self::to_rgb(image)?;
         let prepared = tokio::task::spawn_blocking(move || faces::preprocess(&rgb))
             .await
             .map_err(|e| failed(model, e))?;
@@ -530,84 +509,213 @@ impl Vision {
     }
 }
 
-/// What a store exposes to the vision bindings: the shared models, if this host loaded any.
+/// One instance's vision state: the shared models, and what its images may still take of
+/// its memory cap.
+pub struct VisionInstance {
+    vision: Option<Arc<Vision>>,
+    allowance: Allowance,
+}
+
+impl VisionInstance {
+    /// `memory_bytes`: the function's memory cap, which its host-held images share.
+    pub fn new(vision: Option<Arc<Vision>>, memory_bytes: u64) -> Self {
+        VisionInstance {
+            vision,
+            allowance: Allowance::new(memory_bytes),
+        }
+    }
+}
+
+/// What a store exposes to the vision bindings: the instance's state and the store's resource
+/// table, where its images live.
 pub struct VisionView<'a> {
-    pub vision: Option<&'a Arc<Vision>>,
+    pub instance: &'a mut VisionInstance,
+    pub table: &'a mut ResourceTable,
 }
 
 impl VisionView<'_> {
     fn get(&self) -> Result<Arc<Vision>, VisionError> {
-        self.vision
-            .cloned()
+        self.instance
+            .vision
+            .clone()
             .ok_or_else(|| VisionError::Unavailable("vision is not configured on this host".into()))
+    }
+
+    /// Keeps `rgb` for the component, charged to the instance's allowance.
+    fn hold(
+        &mut self,
+        rgb: RgbImage,
+    ) -> wasmtime::Result<Result<Resource<HostImage>, VisionError>> {
+        let image = HostImage { rgb: Arc::new(rgb) };
+        if let Err(e) = self.instance.allowance.take(image.bytes()) {
+            return Ok(Err(e));
+        }
+        Ok(Ok(self.table.push(image)?))
+    }
+
+    fn pixels(&self, image: &Resource<HostImage>) -> wasmtime::Result<Arc<RgbImage>> {
+        Ok(self.table.get(image)?.rgb.clone())
     }
 }
 
 impl bindings::atelier::vision::types::Host for VisionView<'_> {}
 
+impl bindings::atelier::vision::types::HostImage for VisionView<'_> {
+    async fn from_rgb(
+        &mut self,
+        width: u32,
+        height: u32,
+        rgb: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<HostImage>, VisionError>> {
+        match handle::from_rgb(width, height, rgb) {
+            Ok(rgb) => self.hold(rgb),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn width(&mut self, image: Resource<HostImage>) -> wasmtime::Result<u32> {
+        Ok(self.pixels(&image)?.width())
+    }
+
+    async fn height(&mut self, image: Resource<HostImage>) -> wasmtime::Result<u32> {
+        Ok(self.pixels(&image)?.height())
+    }
+
+    async fn rgb(&mut self, image: Resource<HostImage>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.pixels(&image)?.as_raw().clone())
+    }
+
+    async fn crop(
+        &mut self,
+        image: Resource<HostImage>,
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+    ) -> wasmtime::Result<Result<Resource<HostImage>, VisionError>> {
+        let rgb = self.pixels(&image)?;
+        match handle::crop(&rgb, x, y, width, height) {
+            Ok(part) => self.hold(part),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn resize(
+        &mut self,
+        image: Resource<HostImage>,
+        width: u32,
+        height: u32,
+    ) -> wasmtime::Result<Result<Resource<HostImage>, VisionError>> {
+        let rgb = self.pixels(&image)?;
+        // Off the executor: a large image takes milliseconds.
+        let resized = tokio::task::spawn_blocking(move || handle::resized(&rgb, width, height))
+            .await
+            .map_err(|e| wasmtime::Error::msg(format!("resizing stopped: {e}")))?;
+        match resized {
+            Ok(rgb) => self.hold(rgb),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn drop(&mut self, image: Resource<HostImage>) -> wasmtime::Result<()> {
+        let image = self.table.delete(image)?;
+        self.instance.allowance.give(image.bytes());
+        Ok(())
+    }
+}
+
 impl bindings::atelier::vision::segmentation::Host for VisionView<'_> {
-    async fn segment(&mut self, img: Image, model: Option<String>) -> Result<Vec<u8>, VisionError> {
-        self.get()?.segment(img, model, None).await
+    async fn segment(
+        &mut self,
+        img: Resource<HostImage>,
+        model: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<u8>, VisionError>> {
+        let rgb = self.pixels(&img)?;
+        Ok(match self.get() {
+            Ok(vision) => vision.segment(rgb, model, None).await,
+            Err(e) => Err(e),
+        })
     }
 
     async fn segment_at(
         &mut self,
-        img: Image,
+        img: Resource<HostImage>,
         model: Option<String>,
         side: u32,
-    ) -> Result<Vec<u8>, VisionError> {
-        self.get()?.segment(img, model, Some(side)).await
+    ) -> wasmtime::Result<Result<Vec<u8>, VisionError>> {
+        let rgb = self.pixels(&img)?;
+        Ok(match self.get() {
+            Ok(vision) => vision.segment(rgb, model, Some(side)).await,
+            Err(e) => Err(e),
+        })
     }
 
-    async fn models(&mut self) -> Vec<String> {
-        self.get().map(|v| v.segmenter_names()).unwrap_or_default()
+    async fn models(&mut self) -> wasmtime::Result<Vec<String>> {
+        Ok(self.get().map(|v| v.segmenter_names()).unwrap_or_default())
     }
 }
 
 impl bindings::atelier::vision::faces::Host for VisionView<'_> {
-    async fn detect(&mut self, img: Image) -> Result<Vec<Face>, VisionError> {
-        let found = self.get()?.detect(img).await?;
-        Ok(found
-            .into_iter()
-            .map(|d| Face {
-                x: d.x,
-                y: d.y,
-                width: d.width,
-                height: d.height,
-                landmarks: d
-                    .landmarks
-                    .iter()
-                    .map(|p| Point { x: p[0], y: p[1] })
-                    .collect(),
-                score: d.score,
-            })
-            .collect())
+    async fn detect(
+        &mut self,
+        img: Resource<HostImage>,
+    ) -> wasmtime::Result<Result<Vec<Face>, VisionError>> {
+        let rgb = self.pixels(&img)?;
+        let found = match self.get() {
+            Ok(vision) => vision.detect(rgb).await,
+            Err(e) => Err(e),
+        };
+        Ok(found.map(|found| {
+            found
+                .into_iter()
+                .map(|d| Face {
+                    x: d.x,
+                    y: d.y,
+                    width: d.width,
+                    height: d.height,
+                    landmarks: d
+                        .landmarks
+                        .iter()
+                        .map(|p| Point { x: p[0], y: p[1] })
+                        .collect(),
+                    score: d.score,
+                })
+                .collect()
+        }))
     }
 }
 
 impl bindings::atelier::vision::images::Host for VisionView<'_> {
-    async fn decode(&mut self, data: Vec<u8>) -> Result<Image, DecodeError> {
-        let budget = self
+    async fn decode(
+        &mut self,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<HostImage>, DecodeError>> {
+        let Some(budget) = self
+            .instance
             .vision
+            .as_ref()
             .map(|v| v.decode_budget.clone())
-            .ok_or_else(|| DecodeError::Invalid("vision is not configured on this host".into()))?;
+        else {
+            return Ok(Err(DecodeError::Invalid(
+                "vision is not configured on this host".into(),
+            )));
+        };
         // Off the executor: a photo takes milliseconds to decode.
         let decoded = tokio::task::spawn_blocking(move || upload::decode(&data, &budget))
             .await
-            .map_err(|e| DecodeError::Invalid(format!("the decoder stopped: {e}")))?;
+            .map_err(|e| wasmtime::Error::msg(format!("the decoder stopped: {e}")))?;
         match decoded {
-            // The reservation ends here; the RGB8 pixels it counted live on only until the
-            // bindings have copied them into the guest.
-            Ok((rgb, _reservation)) => Ok(Image {
-                width: rgb.width(),
-                height: rgb.height(),
-                rgb: rgb.into_raw(),
+            // The decode budget's reservation ends here; the image is charged to the
+            // instance's allowance from now on.
+            Ok((rgb, _reservation)) => Ok(match self.hold(rgb)? {
+                Ok(image) => Ok(image),
+                Err(e) => Err(DecodeError::Invalid(format!("{e:?}"))),
             }),
-            Err(upload::DecodeError::Invalid(m)) => Err(DecodeError::Invalid(m)),
+            Err(upload::DecodeError::Invalid(m)) => Ok(Err(DecodeError::Invalid(m))),
             Err(upload::DecodeError::TooLarge { width, height }) => {
-                Err(DecodeError::TooLarge(Dimensions { width, height }))
+                Ok(Err(DecodeError::TooLarge(Dimensions { width, height })))
             }
-            Err(upload::DecodeError::Busy) => Err(DecodeError::Busy),
+            Err(upload::DecodeError::Busy) => Ok(Err(DecodeError::Busy)),
         }
     }
 }
