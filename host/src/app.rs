@@ -11,6 +11,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::cluster::nodes::{spawn_heartbeats, NodeReport};
+use crate::cluster::registry::Registry;
+use crate::cluster::Cluster;
 use crate::config::{Manifest, RouteConfig};
 use crate::runtime::{CompileBudget, Compiler, PoolSizing, Runtime};
 use crate::server::Server;
@@ -90,6 +93,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
+    let registry = match &manifest.cluster.redis {
+        Some(_) => {
+            let cluster = Cluster::new(&manifest.cluster, metrics.clone())
+                .context("[cluster] redis: not a usable address")?;
+            tracing::info!(node = %cluster.node_id(), "cluster: node of a cluster; shared state in redis");
+            Some(Arc::new(Registry::new(cluster)))
+        }
+        None => None,
+    };
     let keys = crate::tenancy::auth::keys(&manifest.tenants, &manifest.admin)
         .map_err(anyhow::Error::msg)?;
     let server = Server::new(metrics.clone(), keys, manifest.server.clone());
@@ -119,13 +131,34 @@ pub async fn serve(
         )
         .map_err(|e| anyhow::anyhow!("starting the wasm runtime: {e:#}"))?;
         let fixed = load_fixed(&runtime, &manifest)?;
-        let deployments = Deployments::for_manifest(Arc::new(runtime), table, &manifest, fixed);
+        let deployments =
+            Deployments::for_manifest(Arc::new(runtime), table, &manifest, fixed, registry);
         deployments.restore();
         Ok(deployments)
     });
     let started = std::time::Instant::now();
-    let deployments = loading.await.context("loading functions")??;
-    server.install(Arc::new(deployments));
+    let deployments = Arc::new(loading.await.context("loading functions")??);
+    if let Some(cluster) = deployments.cluster() {
+        // Serving the last-known state already; from here on, follow the others.
+        tokio::spawn(deployments.clone().follow());
+        let watched = Arc::downgrade(&deployments);
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        spawn_heartbeats(cluster.clone(), move || {
+            let (applied_seq, functions) = watched
+                .upgrade()
+                .map(|d| d.sync_report())
+                .unwrap_or_default();
+            NodeReport {
+                version: env!("CARGO_PKG_VERSION").into(),
+                started_unix,
+                applied_seq,
+                functions,
+            }
+        });
+    }
+    server.install(deployments);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
     serving.await.context("server task")?;
     Ok(())

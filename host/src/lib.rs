@@ -8,6 +8,8 @@
 //!   admin API, JSON replies;
 //! - [`tenancy`]: tenants, API keys, quotas, deployed functions and their routing table,
 //!   runtime deployments and their store (no HTTP);
+//! - [`cluster`]: the state several nodes share through Redis: the deployment registry and its
+//!   change log, tenants' shared rate buckets, heartbeats (only with `[cluster] redis`);
 //! - [`runtime`]: wasmtime engine, compiling, compile cache, per-request sandboxed instances;
 //! - [`vision`]: the `atelier:vision` host functions (ONNX Runtime);
 //! - [`config`]: the TOML manifest and its validation;
@@ -48,6 +50,7 @@
 //! ```
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod deploy_client;
 pub mod oneshot;

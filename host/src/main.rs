@@ -76,6 +76,11 @@ enum Command {
         #[arg(long, env = "ATELIER_TOKEN", hide_env_values = true)]
         token: String,
     },
+    /// The cluster's shared state in Redis.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Internal: compile the component on stdin to `--output` under the given limits. The
     /// server runs this for every deployed component (`runtime::compiler`).
     #[command(hide = true)]
@@ -89,6 +94,65 @@ enum Command {
         #[arg(long)]
         perfmap: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Nodes seen in the last day: alive or not, their version, what they serve, how many
+    /// change-log entries each has not applied yet.
+    Status {
+        /// Manifest whose `[cluster]` names the Redis.
+        #[arg(long, short, env = "ATELIER_CONFIG")]
+        config: Option<PathBuf>,
+        /// The Redis URL, instead of a manifest's.
+        #[arg(long, env = "ATELIER_REDIS")]
+        redis: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `atelier cluster status`.
+fn cluster_status(
+    config: Option<PathBuf>,
+    redis: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut settings = manifest(&config)?.cluster;
+    if redis.is_some() {
+        settings.redis = redis;
+    }
+    if settings.redis.is_none() {
+        bail!("no Redis: give --redis URL, or a manifest whose [cluster] has redis = \"…\"");
+    }
+    let metrics = std::sync::Arc::new(atelier::telemetry::Metrics::new());
+    let runtime = tokio::runtime::Runtime::new()?;
+    let status = runtime.block_on(async {
+        let cluster = atelier::cluster::Cluster::new(&settings, metrics)?;
+        atelier::cluster::nodes::status(&cluster).await
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    println!("change log at {}", status.log_seq);
+    println!(
+        "{:<24} {:<6} {:>10} {:>8} {:>6} {:>10}",
+        "NODE", "ALIVE", "SEEN", "VERSION", "LAG", "FUNCTIONS"
+    );
+    for n in &status.nodes {
+        println!(
+            "{:<24} {:<6} {:>8}ms {:>8} {:>6} {:>10}",
+            n.node,
+            if n.alive { "yes" } else { "no" },
+            n.last_seen_ms_ago,
+            n.report.version,
+            n.lag,
+            n.report.functions
+        );
+    }
+    Ok(())
 }
 
 fn manifest(config: &Option<PathBuf>) -> anyhow::Result<Manifest> {
@@ -157,6 +221,14 @@ fn main() -> anyhow::Result<()> {
             memory_bytes,
             cpu_seconds,
         )),
+        Command::Cluster {
+            command:
+                ClusterCommand::Status {
+                    config,
+                    redis,
+                    json,
+                },
+        } => cluster_status(config, redis, json),
         Command::Serve { config, listen } => {
             let mut manifest = manifest(&config)?;
             if let Some(addr) = listen {

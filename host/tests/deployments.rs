@@ -61,8 +61,13 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     let table = Arc::new(ArcSwapOption::empty());
-    let deployments =
-        Deployments::for_manifest(Arc::new(runtime), table.clone(), &manifest, Vec::new());
+    let deployments = Deployments::for_manifest(
+        Arc::new(runtime),
+        table.clone(),
+        &manifest,
+        Vec::new(),
+        None,
+    );
     deployments.restore();
     Fixture {
         deployments: Arc::new(deployments),

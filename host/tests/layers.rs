@@ -10,7 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["routes", "telemetry"],
     &["config"],
     &["vision"],
-    &["runtime"],
+    &["runtime", "cluster"],
     &["tenancy"],
     &["server"],
     &["app", "oneshot", "deploy_client"],

@@ -5,6 +5,7 @@
 //! fix a bad manifest without guessing. Relative component paths resolve against the manifest's
 //! folder (or the working directory for the embedded default).
 
+mod cluster;
 mod error;
 mod limits;
 mod tenants;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use cluster::ClusterConfig;
 pub use error::ConfigError;
 pub use limits::{Limits, RawLimits};
 pub use tenants::{AdminConfig, Quotas, TenantConfig};
@@ -35,6 +37,7 @@ pub struct Manifest {
     pub vision: VisionConfig,
     pub tenants: Vec<TenantConfig>,
     pub admin: AdminConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// Where vision inference runs.
@@ -216,6 +219,8 @@ struct RawManifest {
     tenants: Vec<Spanned<tenants::RawTenant>>,
     #[serde(default)]
     admin: AdminConfig,
+    #[serde(default)]
+    cluster: ClusterConfig,
 }
 
 #[derive(Deserialize)]
@@ -383,6 +388,9 @@ impl Manifest {
             .and_then(|_| admin.check_budgets())
             .map_err(|m| at(None, format!("[admin]: {m}")))?;
         admin.data_dir = base.join(&admin.data_dir);
+        raw.cluster
+            .check()
+            .map_err(|m| at(None, format!("[cluster]: {m}")))?;
         let mut vision = raw.vision;
         vision.models = base.join(&vision.models);
         if let Some(lib) = &vision.ort_library {
@@ -395,6 +403,7 @@ impl Manifest {
             vision,
             tenants,
             admin,
+            cluster: raw.cluster,
         })
     }
 }

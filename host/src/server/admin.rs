@@ -60,6 +60,7 @@ fn deploy_error(e: &DeployError) -> Response<Body> {
         }
         DeployError::NoPreviousVersion(_) => (StatusCode::CONFLICT, "no_previous_version"),
         DeployError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_failed"),
+        DeployError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "cluster_unavailable"),
     };
     error(status, code, &e.to_string())
 }

@@ -61,7 +61,7 @@ impl Server {
         let function = &deployed.function;
         let name = function.name();
         let started = Instant::now();
-        let response = match self.admit_tenant(&deployed, &request) {
+        let response = match self.admit_tenant(&deployed, &request).await {
             Ok((caller, tenant_permit)) => {
                 self.run(&deployed, &prefix, request, caller, tenant_permit)
                     .await

@@ -1,6 +1,7 @@
 //! Operations endpoints, answered by the host itself before routing:
 //! `/healthz` (the process is up), `/readyz` (every function compiled, every model loaded and
-//! served by a worker),
+//! served by a worker; in a cluster also `cluster`: `connected`, or `degraded` while Redis does
+//! not answer and the node serves its last-known state, which is still ready),
 //! `/metrics` (Prometheus text format). They answer GET and HEAD (hyper sends HEAD's headers
 //! without the body); any other method gets 405 with `Allow`.
 //!
@@ -36,7 +37,11 @@ impl Server {
                 ),
                 Some(d) => match d.unavailable_models() {
                     down if down.is_empty() => {
-                        reply::text(StatusCode::OK, "application/json", r#"{"status":"ready"}"#)
+                        let mut ready = serde_json::json!({"status": "ready"});
+                        if let Some(cluster) = d.cluster() {
+                            ready["cluster"] = serde_json::json!(cluster.state());
+                        }
+                        reply::text(StatusCode::OK, "application/json", ready.to_string())
                     }
                     down => reply::error(
                         StatusCode::SERVICE_UNAVAILABLE,

@@ -65,7 +65,7 @@ impl TenantRefusal {
 impl Server {
     /// `Ok((caller, permit))` when the request may run (the caller when its key was checked;
     /// the permit counts against the tenant's instances until the instance is gone), or why not.
-    pub(super) fn admit_tenant(
+    pub(super) async fn admit_tenant(
         &self,
         deployed: &Deployed,
         request: &Request<Incoming>,
@@ -86,7 +86,7 @@ impl Server {
                 Some(p) => caller = Some(p),
             }
         }
-        match owner.tenant.quota.admit() {
+        match owner.tenant.quota.admit().await {
             Ok(permit) => Ok((caller, Some(permit))),
             Err(QuotaRefusal::RateLimited(wait)) => Err(TenantRefusal::RateLimited {
                 tenant: tenant.to_string(),

@@ -111,6 +111,24 @@ pub struct Metrics {
     /// `overloaded`, `unavailable`, `failed`); a component that falls back when a call fails
     /// (the ID photo's crop placement) shows here.
     pub vision_errors: Family<ModelReasonLabels, Counter>,
+    /// The cluster, when there is one (all stay 0 on a single node).
+    pub cluster: ClusterMetrics,
+}
+
+/// How this node sees its cluster.
+#[derive(Default)]
+pub struct ClusterMetrics {
+    /// 1 while Redis answers, 0 while the node is degraded (serving its last-known state).
+    pub redis_up: Gauge,
+    /// Nodes whose heartbeat has not expired, this one included.
+    pub live_nodes: Gauge,
+    /// Change-log entries this node has not applied yet (at its last heartbeat).
+    pub log_lag: Gauge,
+    /// Changes of other nodes applied here (a deploy, rollback or delete each).
+    pub changes_applied: Counter,
+    /// Requests whose tenant rate was decided by this node's own bucket (quota / live nodes)
+    /// because Redis did not answer within `rate_budget_ms`.
+    pub rate_fallbacks: Counter,
 }
 
 impl Default for Metrics {
@@ -190,7 +208,35 @@ impl Metrics {
             "Vision calls that failed, by model and reason",
             vision_errors.clone(),
         );
+        let cluster = ClusterMetrics::default();
+        let sub = registry.sub_registry_with_prefix("cluster");
+        sub.register(
+            "redis_up",
+            "1 while Redis answers; 0 while this node serves its last-known state (degraded)",
+            cluster.redis_up.clone(),
+        );
+        sub.register(
+            "live_nodes",
+            "Nodes whose heartbeat has not expired",
+            cluster.live_nodes.clone(),
+        );
+        sub.register(
+            "log_lag",
+            "Change-log entries not yet applied on this node",
+            cluster.log_lag.clone(),
+        );
+        sub.register(
+            "changes_applied",
+            "Other nodes' deploys, rollbacks and deletes applied here",
+            cluster.changes_applied.clone(),
+        );
+        sub.register(
+            "rate_fallbacks",
+            "Tenant requests rate-limited locally (quota / live nodes) because Redis was slow or down",
+            cluster.rate_fallbacks.clone(),
+        );
         Metrics {
+            cluster,
             registry,
             requests,
             latency,

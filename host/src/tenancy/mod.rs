@@ -22,6 +22,9 @@ pub mod gate;
 pub mod quota;
 pub mod store;
 
+use std::sync::Arc;
+
+use crate::cluster::rate::SharedRate;
 use crate::config::TenantConfig;
 pub use auth::{Keys, Principal};
 pub use deployed::{Deployed, Owner, Routes};
@@ -35,8 +38,9 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    pub fn new(config: TenantConfig) -> Self {
-        let quota = TenantQuota::new(&config.quotas);
+    /// A tenant; in a cluster its request rate is shared through `shared`.
+    pub fn new(config: TenantConfig, shared: Option<Arc<SharedRate>>) -> Self {
+        let quota = TenantQuota::new(&config.id, &config.quotas, shared);
         Tenant { config, quota }
     }
 

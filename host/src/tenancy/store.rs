@@ -35,6 +35,9 @@ pub struct Spec {
     pub sha256: String,
     #[serde(default)]
     pub deployed_at_unix: u64,
+    /// The component's size; filled in by the deploy.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 impl Spec {
@@ -165,14 +168,41 @@ impl Store {
         spec: &Spec,
         component: &[u8],
     ) -> Result<u32, StoreError> {
+        let version = self.versions(tenant, name).last().map_or(1, |v| v + 1);
+        self.put(tenant, name, version, spec, component)?;
+        Ok(version)
+    }
+
+    /// Writes version `version` (numbered elsewhere: by the cluster's registry), pending until
+    /// [`Store::set_current`] commits it.
+    pub fn put(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: u32,
+        spec: &Spec,
+        component: &[u8],
+    ) -> Result<(), StoreError> {
         let dir = self.dir(tenant, name);
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let version = self.versions(tenant, name).last().map_or(1, |v| v + 1);
         let [(_, wasm), (_, json)] = version_files(&dir, version);
         write_atomically(&wasm, component)?;
         let text = serde_json::to_vec_pretty(spec).expect("spec serialises");
-        write_atomically(&json, &text)?;
-        Ok(version)
+        write_atomically(&json, &text)
+    }
+
+    /// Reads a small file of the data folder beside the functions (None if absent).
+    pub fn read_meta(&self, file: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.root.with_file_name(file)).ok()
+    }
+
+    /// Writes such a file atomically.
+    pub fn write_meta(&self, file: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.root.with_file_name(file);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        write_atomically(&path, bytes)
     }
 
     /// Makes `version` the current one (the commit point of a deploy), then turns its pending
@@ -272,9 +302,25 @@ impl Store {
 
     /// Deletes every version but the newest `keep` and the current one; returns the deleted.
     pub fn prune(&self, tenant: &str, name: &str, keep: usize) -> Result<Vec<u32>, StoreError> {
-        let dir = self.dir(tenant, name);
         let old = self.beyond(tenant, name, keep);
-        for &version in &old {
+        self.drop_versions(tenant, name, &old)?;
+        Ok(old)
+    }
+
+    /// Deletes the versions not in `kept` (never the current one).
+    pub fn keep_only(&self, tenant: &str, name: &str, kept: &[u32]) -> Result<(), StoreError> {
+        let current = self.current(tenant, name);
+        let old: Vec<u32> = self
+            .versions(tenant, name)
+            .into_iter()
+            .filter(|v| !kept.contains(v) && Some(*v) != current)
+            .collect();
+        self.drop_versions(tenant, name, &old)
+    }
+
+    fn drop_versions(&self, tenant: &str, name: &str, old: &[u32]) -> Result<(), StoreError> {
+        let dir = self.dir(tenant, name);
+        for &version in old {
             // The spec goes last: a version is listed by its component.
             for (done, _) in version_files(&dir, version) {
                 match std::fs::remove_file(&done) {
@@ -288,13 +334,16 @@ impl Store {
         if !old.is_empty() {
             sync_dir(&dir)?;
         }
-        Ok(old)
+        Ok(())
     }
 
     /// Forgets a function and its history.
     pub fn remove(&self, tenant: &str, name: &str) -> Result<(), StoreError> {
         let dir = self.dir(tenant, name);
-        std::fs::remove_dir_all(&dir).map_err(io_err(&dir))
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&dir)(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Every (tenant, function) with a current version.

@@ -2,9 +2,13 @@
 //! then swap the routing table atomically.
 //!
 //! Invariants: changes to one tenant's functions are serialised, different tenants' run side by
-//! side (compiles in a bounded number of slots, outside every lock); the routing table is replaced in one store, so a
-//! request sees either the old or the new table, and in-flight requests keep the function they
-//! started with; a deploy that fails at any step changes nothing that serves.
+//! side (compiles in a bounded number of slots, outside every lock); the routing table is
+//! replaced in one store, so a request sees either the old or the new table, and in-flight
+//! requests keep the function they started with; a deploy that fails at any step changes
+//! nothing that serves. In a cluster ([`shared`]) a change commits in the registry first and
+//! serves here only after; the local store is then this node's last-known-good copy.
+
+mod shared;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -18,6 +22,9 @@ use sha2::{Digest, Sha256};
 use super::deployed::{Deployed, Owner, Routes};
 use super::store::{Spec, Store, StoreError};
 use super::Tenant;
+use crate::cluster::rate::SharedRate;
+use crate::cluster::registry::Registry;
+use crate::cluster::{Cluster, ClusterError};
 use crate::config::{AdminConfig, FunctionConfig, RawLimits, RouteConfig};
 use crate::routes;
 use crate::runtime::{LoadError, Runtime};
@@ -45,6 +52,8 @@ pub enum DeployError {
     NoPreviousVersion(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the cluster's registry cannot take changes now ({0}); nothing was changed on any node, try again")]
+    Unavailable(#[from] ClusterError),
     #[error("{0}")]
     Internal(String),
 }
@@ -73,6 +82,8 @@ pub struct FunctionInfo {
 
 struct Live {
     version: u32,
+    /// Every version kept (in the store, or the cluster's registry) with its size in bytes.
+    versions: Vec<(u32, u64)>,
     spec: Spec,
     deployed: Arc<Deployed>,
 }
@@ -90,6 +101,11 @@ pub struct Deployments {
     compile_slots: tokio::sync::Semaphore,
     keep_versions: usize,
     max_component_bytes: u64,
+    /// The cluster's registry, when there is one.
+    registry: Option<Arc<Registry>>,
+    /// How far this node has followed the registry; held while a change is applied or
+    /// committed, so this node's view and the registry move together.
+    sync: tokio::sync::Mutex<shared::SyncPoint>,
 }
 
 fn now_unix() -> u64 {
@@ -108,8 +124,12 @@ impl Deployments {
         tenants: Vec<Arc<Tenant>>,
         fixed: Vec<(Vec<RouteConfig>, Arc<Deployed>)>,
         admin: &AdminConfig,
+        registry: Option<Arc<Registry>>,
     ) -> Self {
+        let sync = tokio::sync::Mutex::new(shared::SyncPoint::load(&store));
         Deployments {
+            registry,
+            sync,
             runtime,
             table,
             store,
@@ -135,14 +155,26 @@ impl Deployments {
         table: Arc<ArcSwapOption<Routes>>,
         manifest: &crate::config::Manifest,
         fixed: Vec<(Vec<RouteConfig>, Arc<Deployed>)>,
+        registry: Option<Arc<Registry>>,
     ) -> Self {
+        let shared = registry
+            .as_ref()
+            .map(|r| Arc::new(SharedRate::new(r.cluster().clone())));
         let tenants = manifest
             .tenants
             .iter()
-            .map(|t| Arc::new(Tenant::new(t.clone())))
+            .map(|t| Arc::new(Tenant::new(t.clone(), shared.clone())))
             .collect();
         let store = Store::new(&manifest.admin.data_dir);
-        Self::new(runtime, table, store, tenants, fixed, &manifest.admin)
+        Self::new(
+            runtime,
+            table,
+            store,
+            tenants,
+            fixed,
+            &manifest.admin,
+            registry,
+        )
     }
 
     /// Models that cannot serve now (see [`crate::vision::Vision::unavailable`]).
@@ -151,6 +183,11 @@ impl Deployments {
             .vision()
             .map(|v| v.unavailable())
             .unwrap_or_default()
+    }
+
+    /// The cluster this node belongs to, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.registry.as_ref().map(|r| r.cluster())
     }
 
     /// Largest component a deploy accepts.
@@ -187,6 +224,7 @@ impl Deployments {
                 let deployed = self.compile(tenant, &name, &stored.spec, &stored.component)?;
                 Ok(Live {
                     version,
+                    versions: self.store.sizes(&tenant_id, &name),
                     spec: stored.spec,
                     deployed,
                 })
@@ -375,12 +413,23 @@ impl Deployments {
     /// the versions this deploy lets retention delete.
     fn check_storage(&self, tenant: &Tenant, name: &str, adding: u64) -> Result<(), DeployError> {
         let id = tenant.id();
+        let live = self.live();
+        let sizes_of = |n: &str| {
+            live.get(&(id.to_string(), n.to_string()))
+                .map(|l| l.versions.clone())
+                .unwrap_or_default()
+        };
         // After this deploy the new version is current, and only the newest others are kept.
         let kept_before = self.keep_versions.saturating_sub(1);
-        let sizes = self.store.sizes(id, name);
+        let sizes = sizes_of(name);
         let dropped = sizes.len().saturating_sub(kept_before);
         let freed: u64 = sizes[..dropped].iter().map(|(_, len)| len).sum();
-        let after = (self.store.tenant_bytes(id) - freed).saturating_add(adding);
+        let stored: u64 = live
+            .iter()
+            .filter(|((t, _), _)| t == id)
+            .flat_map(|(_, l)| l.versions.iter().map(|(_, len)| len))
+            .sum();
+        let after = (stored - freed).saturating_add(adding);
         let quota = tenant.config.quotas.storage_bytes;
         if after > quota {
             return Err(DeployError::QuotaExceeded(format!(
@@ -409,10 +458,16 @@ impl Deployments {
         self.check_spec(&tenant, name, &spec, &self.live())?;
         spec.sha256 = hex::encode(Sha256::digest(&component));
         spec.deployed_at_unix = now_unix();
-        self.check_storage(&tenant, name, component.len() as u64)?;
+        spec.bytes = component.len() as u64;
+        self.check_storage(&tenant, name, spec.bytes)?;
         let deployed = self
             .compile_in_slot(&tenant, name, &spec, component.clone())
             .await?;
+        if let Some(registry) = &self.registry {
+            return self
+                .deploy_shared(registry, &tenant, name, spec, component, deployed)
+                .await;
+        }
         let name = name.to_string();
         self.blocking(move |d| {
             let mut live = d.live();
@@ -421,15 +476,6 @@ impl Deployments {
             let version = d.store.add(id, &name, &spec, &component)?;
             d.store.set_current(id, &name, version)?;
             tracing::info!(tenant = %id, function = %name, version, sha256 = %spec.sha256, "deployed");
-            live.insert(
-                (id.to_string(), name.clone()),
-                Live {
-                    version,
-                    spec,
-                    deployed,
-                },
-            );
-            d.install(&live);
             match d.store.prune(id, &name, d.keep_versions) {
                 Ok(gone) if !gone.is_empty() => {
                     tracing::info!(tenant = %id, function = %name, versions = ?gone, "old versions deleted (keep_versions)")
@@ -439,6 +485,16 @@ impl Deployments {
                     tracing::warn!(tenant = %id, function = %name, error = %e, "deleting old versions failed")
                 }
             }
+            live.insert(
+                (id.to_string(), name.clone()),
+                Live {
+                    version,
+                    versions: d.store.sizes(id, &name),
+                    spec,
+                    deployed,
+                },
+            );
+            d.install(&live);
             d.info_locked(&live, id, &name)
         })
         .await
@@ -452,6 +508,9 @@ impl Deployments {
     ) -> Result<FunctionInfo, DeployError> {
         let tenant = self.tenant(tenant_id)?.clone();
         let _turn = self.turns[tenant_id].lock().await;
+        if let Some(registry) = &self.registry {
+            return self.rollback_shared(registry, &tenant, name).await;
+        }
         let key = (tenant_id.to_string(), name.to_string());
         let current =
             self.live()
@@ -487,6 +546,7 @@ impl Deployments {
                 key,
                 Live {
                     version: stored.version,
+                    versions: d.store.sizes(&tenant, &name),
                     spec: stored.spec,
                     deployed,
                 },
@@ -501,6 +561,9 @@ impl Deployments {
     pub async fn delete(self: &Arc<Self>, tenant_id: &str, name: &str) -> Result<(), DeployError> {
         self.tenant(tenant_id)?;
         let _turn = self.turns[tenant_id].lock().await;
+        if let Some(registry) = &self.registry {
+            return self.delete_shared(registry, tenant_id, name).await;
+        }
         let key = (tenant_id.to_string(), name.to_string());
         self.blocking(move |d| {
             let mut live = d.live();
@@ -534,7 +597,7 @@ impl Deployments {
             tenant: tenant.into(),
             name: name.into(),
             version: l.version,
-            versions: self.store.versions(tenant, name),
+            versions: l.versions.iter().map(|(v, _)| *v).collect(),
             routes: l.spec.routes.clone(),
             hosts: self.tenants[tenant].config.hosts.clone(),
             public: l.spec.public,
