@@ -6,6 +6,7 @@
 //! `../shared/testdata` (or `ATELIER_SHARED`).
 
 pub mod admin;
+pub mod redis;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -319,15 +319,7 @@ impl Deployments {
             let component = self
                 .component(registry, tenant_id, name, record.current, &spec)
                 .await?;
-            {
-                let mut live = self.live();
-                let others = live.remove(&key);
-                let checked = self.check_spec(&tenant, name, &spec, &live);
-                if let Some(l) = others {
-                    live.insert(key.clone(), l);
-                }
-                checked?;
-            }
+            self.check_spec(&tenant, name, &spec, &self.live())?;
             let deployed = self
                 .compile_in_slot(&tenant, name, &spec, component.clone())
                 .await?;
