@@ -65,13 +65,20 @@ fn says(node: &Server) -> (u16, String) {
 
 /// The function as `node`'s admin API reports it (None when it has no such function).
 fn info(node: &Server, name: &str) -> Option<serde_json::Value> {
-    let r = admin::admin(node, "GET", OPERATOR, &format!("/tenants/a/functions/{name}"));
+    let r = admin::admin(
+        node,
+        "GET",
+        OPERATOR,
+        &format!("/tenants/a/functions/{name}"),
+    );
     (r.status == 200).then(|| r.json())
 }
 
 fn wait_everywhere(nodes: &[Server], what: &str, done: impl Fn(&Server) -> bool) {
     for (i, node) in nodes.iter().enumerate() {
-        wait_for(&format!("{what} on node {}", i + 1), CONVERGE, || done(node));
+        wait_for(&format!("{what} on node {}", i + 1), CONVERGE, || {
+            done(node)
+        });
     }
 }
 
@@ -85,7 +92,9 @@ fn changes_on_any_node_serve_on_every_node() {
     let r = deploy(&nodes[0], KEY_A, "a", "hi", "route=/a/hi", &wasm);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["version"], 1);
-    wait_everywhere(&nodes, "v1 served", |n| says(n) == (200, "Hello, x!\n".into()));
+    wait_everywhere(&nodes, "v1 served", |n| {
+        says(n) == (200, "Hello, x!\n".into())
+    });
 
     // A tenant's function is never another tenant's, on any node.
     for node in &nodes {
@@ -105,12 +114,19 @@ fn changes_on_any_node_serve_on_every_node() {
         let b = s.spawn(|| deploy(&nodes[1], OPERATOR, "a", "hi", "route=/a/hi", &two));
         (a.join().unwrap(), b.join().unwrap())
     });
-    assert_eq!((r1.status, r2.status), (200, 200), "{} {}", r1.text(), r2.text());
+    assert_eq!(
+        (r1.status, r2.status),
+        (200, 200),
+        "{} {}",
+        r1.text(),
+        r2.text()
+    );
     let mut versions = [r1.json()["version"].clone(), r2.json()["version"].clone()];
     versions.sort_by_key(|v| v.as_u64());
     assert_eq!(versions, [serde_json::json!(2), serde_json::json!(3)]);
     wait_everywhere(&nodes, "versions 1-3 listed, v3 current", |n| {
-        info(n, "hi").is_some_and(|i| i["versions"] == serde_json::json!([1, 2, 3]) && i["version"] == 3)
+        info(n, "hi")
+            .is_some_and(|i| i["versions"] == serde_json::json!([1, 2, 3]) && i["version"] == 3)
     });
 
     // Rollback on node 3 → v2 everywhere, with v2's component.
@@ -131,7 +147,11 @@ fn changes_on_any_node_serve_on_every_node() {
             .args(["cluster", "status", "--json", "--redis", &redis.url()])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let listed = status["nodes"].as_array().unwrap();
         listed.len() == 3
@@ -143,7 +163,9 @@ fn changes_on_any_node_serve_on_every_node() {
     // Delete on node 2 → gone everywhere.
     let r = admin::admin(&nodes[1], "DELETE", KEY_A, "/tenants/a/functions/hi");
     assert_eq!(r.status, 200, "{}", r.text());
-    wait_everywhere(&nodes, "deleted", |n| says(n).0 == 404 && info(n, "hi").is_none());
+    wait_everywhere(&nodes, "deleted", |n| {
+        says(n).0 == 404 && info(n, "hi").is_none()
+    });
 }
 
 #[test]
@@ -157,7 +179,14 @@ fn a_node_that_was_down_catches_up() {
 
     // Node 2 dies (SIGKILL); meanwhile a new version, a new function, and a delete.
     let dir = nodes.pop().unwrap().kill_hard();
-    let r = deploy(&nodes[0], KEY_A, "a", "hi", "route=/a/hi", &with_padding(&wasm, 10));
+    let r = deploy(
+        &nodes[0],
+        KEY_A,
+        "a",
+        "hi",
+        "route=/a/hi",
+        &with_padding(&wasm, 10),
+    );
     assert_eq!(r.json()["version"], 2, "{}", r.text());
     let r = deploy(&nodes[0], KEY_A, "a", "other", "route=/a/other", &wasm);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -173,9 +202,16 @@ fn a_node_that_was_down_catches_up() {
             && info(&node2, "other").is_some()
             && info(&node2, "gone").is_none()
     });
-    let r = get_with(&node2.url("/a/other?name=y"), &[("authorization", &bearer(KEY_A))]);
+    let r = get_with(
+        &node2.url("/a/other?name=y"),
+        &[("authorization", &bearer(KEY_A))],
+    );
     assert_eq!((r.status, r.text().as_str()), (200, "Hello, y!\n"));
-    assert!(node2.log().contains("following the registry"), "{}", node2.log());
+    assert!(
+        node2.log().contains("following the registry"),
+        "{}",
+        node2.log()
+    );
 }
 
 #[test]
@@ -200,8 +236,15 @@ fn nodes_serve_while_redis_is_down_and_refuse_writes() {
         assert_eq!(r.json()["error"]["code"], "cluster_unavailable");
         let r = admin::admin(node, "DELETE", KEY_A, "/tenants/a/functions/hi");
         assert_eq!(r.status, 503, "{}", r.text());
-        let metrics = get_with(&node.url("/metrics"), &[("authorization", &bearer(OPERATOR))]);
-        assert!(metrics.text().contains("atelier_cluster_redis_up 0"), "{}", metrics.text());
+        let metrics = get_with(
+            &node.url("/metrics"),
+            &[("authorization", &bearer(OPERATOR))],
+        );
+        assert!(
+            metrics.text().contains("atelier_cluster_redis_up 0"),
+            "{}",
+            metrics.text()
+        );
     }
     // Nothing was accepted on one node only.
     for node in &nodes {
@@ -222,7 +265,12 @@ fn nodes_serve_while_redis_is_down_and_refuse_writes() {
         new.status == 200 && says(n).0 == 200
     });
     let r = admin::admin(&nodes[2], "POST", KEY_A, "/tenants/a/functions/hi/rollback");
-    assert_eq!(r.status, 409, "the re-offered function has one version: {}", r.text());
+    assert_eq!(
+        r.status,
+        409,
+        "the re-offered function has one version: {}",
+        r.text()
+    );
 }
 
 /// 3 nodes, a quota of 600/min with a burst of 50: the cluster admits 50 + 10/s in all (±
@@ -231,7 +279,14 @@ fn nodes_serve_while_redis_is_down_and_refuse_writes() {
 fn a_tenant_rate_is_counted_once_for_the_cluster() {
     let redis = Redis::start();
     let nodes = nodes(&redis, 3, "requests_per_minute = 600, burst = 50");
-    let r = deploy(&nodes[0], KEY_A, "a", "hi", "route=/a/hi&public=true", &hello());
+    let r = deploy(
+        &nodes[0],
+        KEY_A,
+        "a",
+        "hi",
+        "route=/a/hi&public=true",
+        &hello(),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     wait_everywhere(&nodes, "served", |n| get(&n.url("/a/hi")).status != 404);
     // Let the bucket refill from the requests above.
@@ -275,7 +330,14 @@ fn a_tenant_rate_is_counted_once_for_the_cluster() {
 fn a_hung_redis_does_not_hold_requests() {
     let redis = Redis::start();
     let nodes = nodes(&redis, 1, "requests_per_minute = 6000, burst = 100");
-    let r = deploy(&nodes[0], KEY_A, "a", "hi", "route=/a/hi&public=true", &hello());
+    let r = deploy(
+        &nodes[0],
+        KEY_A,
+        "a",
+        "hi",
+        "route=/a/hi&public=true",
+        &hello(),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     redis.pause();
     let started = Instant::now();
@@ -286,7 +348,10 @@ fn a_hung_redis_does_not_hold_requests() {
     redis.resume();
     // 20 requests each waiting its full command timeout (2 s) would take 40 s.
     assert!(took < Duration::from_secs(10), "{took:?}");
-    let metrics = get_with(&nodes[0].url("/metrics"), &[("authorization", &bearer(OPERATOR))]);
+    let metrics = get_with(
+        &nodes[0].url("/metrics"),
+        &[("authorization", &bearer(OPERATOR))],
+    );
     let text = metrics.text();
     let fallbacks = text
         .lines()
