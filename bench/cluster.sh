@@ -38,11 +38,17 @@ node local 8691 no
 node shared 8692 yes
 deploy_hello http://127.0.0.1:8691
 deploy_hello http://127.0.0.1:8692
-echo "round local_rps p50 p99 | redis_rps p50 p99 | ratio"
+# cpu_ticks PID → user + system clock ticks the process has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+secs=${DURATION%s}
+echo "round local_rps p50 p99 | redis_rps p50 p99 | ratio | redis-server's share of one core in the redis round"
 for i in $(seq 1 "$ROUNDS"); do
   read -r lr lp5 lp9 < <(rps http://127.0.0.1:8691/bench/hi)
+  t0=$(cpu_ticks "${pids[0]}")
   read -r rr rp5 rp9 < <(rps http://127.0.0.1:8692/bench/hi)
-  echo "$i $lr $lp5 $lp9 | $rr $rp5 $rp9 | $(python3 -c "print(f'{$rr/$lr:.2f}')")"
+  t1=$(cpu_ticks "${pids[0]}")
+  share=$(python3 -c "print(f'{($t1 - $t0) / $(getconf CLK_TCK) / $secs:.0%}')")
+  echo "$i $lr $lp5 $lp9 | $rr $rp5 $rp9 | $(python3 -c "print(f'{$rr/$lr:.2f}')") | $share"
 done
 fallbacks=$(curl -s -H "authorization: Bearer $TOKEN" http://127.0.0.1:8692/metrics | awk '/^atelier_cluster_rate_fallbacks_total/ {print $2}')
 echo "requests the redis node decided locally (redis slower than rate_budget_ms): ${fallbacks:-0}"
