@@ -4,6 +4,7 @@
 //! routing table is installed only once every function loaded, and a function that fails to load
 //! stops the process with its error — a server never runs with part of its manifest missing.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,9 @@ use crate::cluster::nodes::{spawn_heartbeats, NodeReport};
 use crate::cluster::registry::Registry;
 use crate::cluster::Cluster;
 use crate::config::{Manifest, RouteConfig};
+use crate::jobs::callback::CallbackRule;
+use crate::jobs::Jobs;
+use crate::runtime::outbound::Outbound;
 use crate::runtime::{CompileBudget, Compiler, PoolSizing, Runtime};
 use crate::server::Server;
 use crate::telemetry::Metrics;
@@ -72,6 +76,24 @@ fn load_fixed(
         .collect()
 }
 
+/// Where each owner's job callbacks may go and what signs them: tenants with a
+/// `callback_secret` by their `outbound`, the operator by `[jobs]`.
+fn callback_rules(manifest: &Manifest) -> HashMap<String, CallbackRule> {
+    let rule = |secret: &Option<String>, outbound: &[String]| {
+        secret.clone().map(|secret| CallbackRule {
+            secret,
+            outbound: Arc::new(Outbound::new(outbound)),
+        })
+    };
+    let tenants = manifest
+        .tenants
+        .iter()
+        .filter_map(|t| Some((t.id.clone(), rule(&t.callback_secret, &t.outbound)?)));
+    let jobs = &manifest.jobs;
+    let operator = rule(&jobs.callback_secret, &jobs.callback_outbound).map(|r| (String::new(), r));
+    tenants.chain(operator).collect()
+}
+
 /// Tenants' components compile in a child process of this very binary, under the admin budget.
 fn deploy_compiler(manifest: &Manifest) -> anyhow::Result<Compiler> {
     let exe = std::env::current_exe().context("locating this binary for the compiler process")?;
@@ -104,10 +126,22 @@ pub async fn serve(
     };
     let keys = crate::tenancy::auth::keys(&manifest.tenants, &manifest.admin)
         .map_err(anyhow::Error::msg)?;
-    let server = Server::new(metrics.clone(), keys, manifest.server.clone());
+    let jobs = Jobs::new(
+        &manifest.jobs,
+        registry.as_ref().map(|r| r.cluster().clone()),
+        metrics.clone(),
+        callback_rules(&manifest),
+    );
+    let server = Server::new(metrics.clone(), keys, manifest.server.clone(), jobs.clone());
     let table = server.table();
     let drain = Duration::from_millis(manifest.server.drain_timeout_ms);
     tracing::info!(addr = %listener.local_addr()?, "listening");
+    let stopping = jobs.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // No new jobs from here on; the running ones finish below.
+        stopping.stop_taking();
+    };
     let serving = tokio::spawn(server.clone().serve(listener, shutdown, drain));
 
     let loading = tokio::task::spawn_blocking(move || -> anyhow::Result<Deployments> {
@@ -159,8 +193,10 @@ pub async fn serve(
         });
     }
     server.install(deployments);
+    jobs.start(server.executor());
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
     serving.await.context("server task")?;
+    jobs.finish_running(drain).await;
     Ok(())
 }
 

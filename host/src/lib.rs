@@ -6,6 +6,8 @@
 //!   [`deploy_client`]: the admin API's deploy from the command line (`atelier deploy`);
 //! - [`server`]: the HTTP surface: accept loop, dispatch, request limits, ops endpoints, the
 //!   admin API, JSON replies;
+//! - [`jobs`]: asynchronous requests: queues (in process, or Redis), results, the result
+//!   cache, signed callbacks (how a job runs is the server's);
 //! - [`tenancy`]: tenants, API keys, quotas, deployed functions and their routing table,
 //!   runtime deployments and their store (no HTTP);
 //! - [`cluster`]: the state several nodes share through Redis: the deployment registry and its
@@ -53,6 +55,7 @@ pub mod app;
 pub mod cluster;
 pub mod config;
 pub mod deploy_client;
+pub mod jobs;
 pub mod oneshot;
 pub mod routes;
 pub mod runtime;

@@ -40,6 +40,7 @@ fn function_config(manifest: &Manifest, function: &str) -> anyhow::Result<Functi
     }
     if function.ends_with(".wasm") {
         return Ok(FunctionConfig {
+            cache: None,
             name: "local".into(),
             component: function.into(),
             routes: vec![crate::config::RouteConfig {

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["vision"],
     &["runtime", "cluster"],
-    &["tenancy"],
+    &["tenancy", "jobs"],
     &["server"],
     &["app", "oneshot", "deploy_client"],
 ];

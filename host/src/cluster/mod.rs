@@ -66,6 +66,7 @@ pub struct Cluster {
     commands: ConnectionManager,
     /// The follower's blocking reads, on a connection of their own.
     follow: ConnectionManager,
+    client: redis::Client,
     config: ClusterConfig,
     /// [`UNKNOWN`], [`UP`] or [`DOWN`].
     health: AtomicU8,
@@ -119,6 +120,7 @@ impl Cluster {
             },
             commands: manager(&client, timeout, timeout),
             follow: manager(&client, timeout + registry::FOLLOW_BLOCK, timeout),
+            client,
             config: config.clone(),
             health: AtomicU8::new(UNKNOWN),
             down_reason: Mutex::new(Some("not connected yet".into())),
@@ -141,6 +143,13 @@ impl Cluster {
 
     pub(crate) fn commands(&self) -> ConnectionManager {
         self.commands.clone()
+    }
+
+    /// A connection of its own for a caller that blocks on it (a reader waiting `block` on a
+    /// stream), so that it holds up no other command.
+    pub(crate) fn blocking_connection(&self, block: Duration) -> ConnectionManager {
+        let timeout = Duration::from_millis(self.config.command_timeout_ms);
+        manager(&self.client, timeout + block, timeout)
     }
 
     /// Nodes alive at the last heartbeat, this one included (at least 1).

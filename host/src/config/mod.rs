@@ -7,6 +7,7 @@
 
 mod cluster;
 mod error;
+mod jobs;
 mod limits;
 mod tenants;
 
@@ -20,6 +21,7 @@ use toml::Spanned;
 
 pub use cluster::ClusterConfig;
 pub use error::ConfigError;
+pub use jobs::{CacheRule, JobsConfig};
 pub use limits::{Limits, RawLimits};
 pub use tenants::{AdminConfig, Quotas, TenantConfig};
 
@@ -38,6 +40,7 @@ pub struct Manifest {
     pub tenants: Vec<TenantConfig>,
     pub admin: AdminConfig,
     pub cluster: ClusterConfig,
+    pub jobs: JobsConfig,
 }
 
 /// Where vision inference runs.
@@ -178,6 +181,8 @@ pub struct FunctionConfig {
     /// Host names it may reach with outbound HTTP (`*.example.com` for subdomains); empty
     /// denies all.
     pub outbound: Vec<String>,
+    /// Its result cache, if it has one.
+    pub cache: Option<CacheRule>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -221,6 +226,8 @@ struct RawManifest {
     admin: AdminConfig,
     #[serde(default)]
     cluster: ClusterConfig,
+    #[serde(default)]
+    jobs: JobsConfig,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +243,7 @@ struct RawFunction {
     env: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     outbound: Vec<String>,
+    cache: Option<Spanned<CacheRule>>,
 }
 
 /// The grant (and WIT package) of the vision host functions.
@@ -356,7 +364,17 @@ impl Manifest {
                 }
                 grants.push(g.into_inner());
             }
+            let cache = match f.cache {
+                Some(rule) => {
+                    let span = rule.span();
+                    let rule = rule.into_inner();
+                    rule.check().map_err(|m| at(Some(span), m))?;
+                    Some(rule)
+                }
+                None => None,
+            };
             functions.push(FunctionConfig {
+                cache,
                 name,
                 component,
                 routes,
@@ -391,6 +409,9 @@ impl Manifest {
         raw.cluster
             .check()
             .map_err(|m| at(None, format!("[cluster]: {m}")))?;
+        raw.jobs
+            .check()
+            .map_err(|m| at(None, format!("[jobs]: {m}")))?;
         let mut vision = raw.vision;
         vision.models = base.join(&vision.models);
         if let Some(lib) = &vision.ort_library {
@@ -404,6 +425,7 @@ impl Manifest {
             tenants,
             admin,
             cluster: raw.cluster,
+            jobs: raw.jobs,
         })
     }
 }

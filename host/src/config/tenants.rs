@@ -23,6 +23,8 @@ pub struct TenantConfig {
     pub grants: Vec<String>,
     /// Host names its components may reach with outbound HTTP (deny by default).
     pub outbound: Vec<String>,
+    /// Signing key of its jobs' callbacks (HMAC-SHA256); without one, callbacks are refused.
+    pub callback_secret: Option<String>,
 }
 
 /// What one tenant may use.
@@ -60,6 +62,8 @@ pub(super) struct RawTenant {
     pub outbound: Vec<String>,
     #[serde(default)]
     pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub callback_secret: Option<String>,
 }
 
 /// A tenant's quotas as written: its own, plus the most each function may ask for (and gets
@@ -157,6 +161,7 @@ impl RawTenant {
                 .iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            callback_secret: self.callback_secret,
             id,
         })
     }

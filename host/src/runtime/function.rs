@@ -25,7 +25,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use super::interfaces::{HostInterface, InstanceStates};
 use super::outbound::Outbound;
 use super::sandbox::Sandbox;
-use crate::config::{FunctionConfig, Limits};
+use crate::config::{CacheRule, FunctionConfig, Limits};
 use crate::telemetry::Metrics;
 
 /// Guest time after which a request counts as long-running.
@@ -59,6 +59,9 @@ pub enum InvokeError {
 /// A function ready to serve: its pre-instantiated component and limits.
 pub struct Function {
     name: Arc<str>,
+    /// SHA-256 of its component, lowercase hex.
+    sha256: String,
+    cache: Option<CacheRule>,
     pre: ProxyPre<Sandbox>,
     limits: Limits,
     env: Vec<(String, String)>,
@@ -73,6 +76,7 @@ pub struct Function {
 impl Function {
     pub(super) fn new(
         config: &FunctionConfig,
+        sha256: String,
         pre: ProxyPre<Sandbox>,
         tick: Duration,
         metrics: Arc<Metrics>,
@@ -81,6 +85,8 @@ impl Function {
         let tick_ms = tick.as_millis().max(1) as u64;
         Function {
             name: config.name.as_str().into(),
+            sha256,
+            cache: config.cache.clone(),
             pre,
             limits: config.limits.clone(),
             env: config.env.clone(),
@@ -94,6 +100,21 @@ impl Function {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// SHA-256 of its component (lowercase hex).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Its result cache rule, if any.
+    pub fn cache(&self) -> Option<&CacheRule> {
+        self.cache.as_ref()
+    }
+
+    /// Where it may send outbound HTTP (also where its jobs' callbacks may go).
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
     }
 
     pub fn limits(&self) -> &Limits {

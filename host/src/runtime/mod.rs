@@ -25,6 +25,7 @@ pub mod sandbox;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sha2::Digest;
 use wasmtime::component::Linker;
 use wasmtime::Engine;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -206,6 +207,7 @@ impl Runtime {
         tracing::info!(function = %name, cache = ?outcome, "function ready");
         Ok(Function::new(
             config,
+            hex::encode(sha2::Sha256::digest(bytes)),
             pre,
             self.tick,
             self.metrics.clone(),

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::limits::{discard, read_body};
 use super::reply::{self, Body};
-use crate::config::RawLimits;
+use crate::config::{CacheRule, RawLimits};
 use crate::runtime::LoadError;
 use crate::tenancy::deployments::{DeployError, Deployments};
 use crate::tenancy::store::Spec;
@@ -66,7 +66,7 @@ fn deploy_error(e: &DeployError) -> Response<Body> {
 }
 
 /// The deploy spec from the query string: `route` (repeatable), `public`, `env=NAME=value`
-/// (repeatable), and any [`RawLimits`] by name.
+/// (repeatable), `cache_ttl_s` with `cache_vary` (repeatable), and any [`RawLimits`] by name.
 fn spec_from_query(query: &str) -> Result<Spec, DeployError> {
     let bad = |param: &str, message: String| DeployError::BadParameter {
         param: param.into(),
@@ -74,6 +74,7 @@ fn spec_from_query(query: &str) -> Result<Spec, DeployError> {
     };
     let mut spec = Spec::default();
     let mut limits = Vec::new();
+    let (mut cache_ttl, mut vary) = (None, Vec::new());
     let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
     for (k, v) in &pairs {
         match k.as_ref() {
@@ -91,11 +92,30 @@ fn spec_from_query(query: &str) -> Result<Spec, DeployError> {
                     .ok_or_else(|| bad("env", format!("{v:?}: use NAME=value")))?;
                 spec.env.push((name.to_string(), value.to_string()));
             }
+            "cache_ttl_s" => {
+                let ttl = v
+                    .parse()
+                    .map_err(|_| bad("cache_ttl_s", format!("{v:?}: use seconds")))?;
+                cache_ttl = Some(ttl);
+            }
+            "cache_vary" => vary.push(v.to_ascii_lowercase()),
             _ => limits.push((k.as_ref(), v.as_ref())),
         }
     }
+    spec.cache = match (cache_ttl, vary.is_empty()) {
+        (Some(ttl_s), _) => {
+            let rule = CacheRule { ttl_s, vary };
+            rule.check().map_err(|m| bad("cache_ttl_s", m))?;
+            Some(rule)
+        }
+        (None, true) => None,
+        (None, false) => return Err(bad("cache_vary", "needs cache_ttl_s".into())),
+    };
     spec.limits = RawLimits::from_pairs(limits).map_err(|(param, message)| {
-        bad(&param, format!("{message} (besides route, public and env)"))
+        bad(
+            &param,
+            format!("{message} (besides route, public, env, cache_ttl_s and cache_vary)"),
+        )
     })?;
     Ok(spec)
 }

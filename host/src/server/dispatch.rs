@@ -25,6 +25,12 @@ impl Server {
         {
             return response;
         }
+        if let Some(response) = self
+            .jobs_api(request.method(), request.uri().path(), request.headers())
+            .await
+        {
+            return response;
+        }
         let path = request.uri().path();
         if path == "/admin" || path.starts_with("/admin/") {
             return match self.deployments.load_full() {
@@ -122,7 +128,9 @@ impl Server {
             Ok(body) => body,
             Err(refusal) => return refusal.response(name),
         };
-        self.guest_headers(&mut parts.headers, deployed.owner.is_some(), caller);
+        let asynchronous = super::jobs::wants_async(&parts.headers);
+        let callback = parts.headers.remove(super::jobs::CALLBACK_HEADER);
+        self.guest_headers(&mut parts.headers, deployed.owner.is_some(), caller.clone());
         routes::tell_mount_point(&mut parts.headers, prefix, parts.uri.path());
         // wasi:http needs an authority; HTTP/1.0 clients may send no Host header.
         if parts.uri.authority().is_none() && !parts.headers.contains_key(header::HOST) {
@@ -130,15 +138,25 @@ impl Server {
                 .headers
                 .insert(header::HOST, header::HeaderValue::from_static("localhost"));
         }
-        match function
-            .invoke(
-                Request::from_parts(parts, Full::new(body)),
-                (permit, tenant_permit),
-            )
-            .await
-        {
+        let cached = self.cache_lookup(deployed, &parts, &body).await;
+        if let Some(super::jobs::Cached::Hit(response)) = cached {
+            return response;
+        }
+        if asynchronous {
+            // Queued, not run: the permits go back now; the job takes its own when it runs.
+            drop((permit, tenant_permit));
+            return self.submit_job(deployed, parts, body, callback).await;
+        }
+        let request = Request::from_parts(parts, Full::new(body));
+        let response = match function.invoke(request, (permit, tenant_permit)).await {
             Ok(response) => response,
             Err(error) => error_response(&error, name),
+        };
+        match cached {
+            Some(super::jobs::Cached::Miss { key, ttl_s }) => {
+                self.cache_store(function, key, ttl_s, response).await
+            }
+            _ => response,
         }
     }
 }
@@ -180,7 +198,7 @@ impl Server {
     }
 }
 
-fn error_response(error: &InvokeError, function: &str) -> Response<Body> {
+pub(super) fn error_response(error: &InvokeError, function: &str) -> Response<Body> {
     let (status, code) = match error {
         InvokeError::CpuDeadline { .. } => (StatusCode::GATEWAY_TIMEOUT, "cpu_deadline"),
         InvokeError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "timeout"),

@@ -4,6 +4,7 @@
 //! - [`limits`]: body size and concurrency, checked before a function runs;
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
 //! - [`tenant_gate`]: a tenant function's key, rate and concurrency checks;
+//! - [`jobs`]: `Prefer: respond-async`, `/jobs/{id}`, running jobs, the result cache;
 //! - [`reply`]: JSON errors.
 //!
 //! Invariants: the listener is bound before functions are loaded, so `/healthz` answers at once
@@ -15,6 +16,7 @@
 
 pub mod admin;
 mod dispatch;
+mod jobs;
 pub mod limits;
 mod ops;
 pub mod reply;
@@ -32,6 +34,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
+use crate::jobs::Jobs;
 use crate::telemetry::Metrics;
 use crate::tenancy::{Deployments, Keys, Routes};
 
@@ -42,11 +45,18 @@ pub struct Server {
     keys: Keys,
     metrics: Arc<Metrics>,
     config: ServerConfig,
+    jobs: Arc<Jobs>,
 }
 
 impl Server {
-    pub fn new(metrics: Arc<Metrics>, keys: Keys, config: ServerConfig) -> Arc<Self> {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        keys: Keys,
+        config: ServerConfig,
+        jobs: Arc<Jobs>,
+    ) -> Arc<Self> {
         Arc::new(Server {
+            jobs,
             routes: Arc::new(ArcSwapOption::empty()),
             deployments: ArcSwapOption::empty(),
             keys,

@@ -113,6 +113,24 @@ pub struct Metrics {
     pub vision_errors: Family<ModelReasonLabels, Counter>,
     /// The cluster, when there is one (all stay 0 on a single node).
     pub cluster: ClusterMetrics,
+    pub jobs: JobMetrics,
+}
+
+/// Asynchronous jobs, by function. Counts are this node's; `queued` and the oldest job's age
+/// are the whole queue's (the cluster's with Redis), refreshed every two seconds.
+#[derive(Default)]
+pub struct JobMetrics {
+    pub submitted: Family<FunctionLabel, Counter>,
+    pub queued: Family<FunctionLabel, Gauge>,
+    pub oldest_queued_seconds: Family<FunctionLabel, Gauge>,
+    pub running: Family<FunctionLabel, Gauge>,
+    pub done: Family<FunctionLabel, Counter>,
+    pub failed: Family<FunctionLabel, Counter>,
+    /// Jobs taken over from a node that stopped running them.
+    pub reclaimed: Family<FunctionLabel, Counter>,
+    /// Result cache lookups by function, hit or miss.
+    pub cache_hits: Family<FunctionLabel, Counter>,
+    pub cache_misses: Family<FunctionLabel, Counter>,
 }
 
 /// How this node sees its cluster.
@@ -235,7 +253,39 @@ impl Metrics {
             "Tenant requests rate-limited locally (quota / live nodes) because Redis was slow or down",
             cluster.rate_fallbacks.clone(),
         );
+        let jobs = JobMetrics::default();
+        let sub = registry.sub_registry_with_prefix("jobs");
+        sub.register(
+            "submitted",
+            "Jobs submitted on this node",
+            jobs.submitted.clone(),
+        );
+        sub.register(
+            "queued",
+            "Jobs waiting to run (the whole queue)",
+            jobs.queued.clone(),
+        );
+        sub.register(
+            "oldest_queued_seconds",
+            "Age of the oldest waiting job (the whole queue)",
+            jobs.oldest_queued_seconds.clone(),
+        );
+        sub.register("running", "Jobs running on this node", jobs.running.clone());
+        sub.register("done", "Jobs this node finished", jobs.done.clone());
+        sub.register("failed", "Jobs this node failed", jobs.failed.clone());
+        sub.register(
+            "reclaimed",
+            "Jobs this node took over from a node that stopped running them",
+            jobs.reclaimed.clone(),
+        );
+        sub.register("cache_hits", "Result cache hits", jobs.cache_hits.clone());
+        sub.register(
+            "cache_misses",
+            "Result cache misses",
+            jobs.cache_misses.clone(),
+        );
         Metrics {
+            jobs,
             cluster,
             registry,
             requests,

@@ -77,6 +77,11 @@ impl TenantQuota {
         self.gate.enter().map_err(|_| QuotaRefusal::Saturated)
     }
 
+    /// An instance permit only (a queued job runs on the rate its submission was charged).
+    pub fn enter(&self) -> Result<OwnedSemaphorePermit, QuotaRefusal> {
+        self.gate.enter().map_err(|_| QuotaRefusal::Saturated)
+    }
+
     fn admit_locally(&self, rpm: u32, burst: u32) -> Result<(), QuotaRefusal> {
         let nodes = self.shared.as_ref().map_or(1, |s| s.cluster().live_nodes());
         let limiter = {

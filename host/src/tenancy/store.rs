@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{RawLimits, RouteConfig};
+use crate::config::{CacheRule, RawLimits, RouteConfig};
 
 /// What a deploy asked for, as stored beside the component.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -38,6 +38,9 @@ pub struct Spec {
     /// The component's size; filled in by the deploy.
     #[serde(default)]
     pub bytes: u64,
+    /// Its result cache, if asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheRule>,
 }
 
 impl Spec {

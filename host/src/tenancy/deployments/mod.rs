@@ -78,6 +78,8 @@ pub struct FunctionInfo {
     pub sha256: String,
     pub deployed_at_unix: u64,
     pub limits: RawLimits,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::config::CacheRule>,
 }
 
 struct Live {
@@ -276,6 +278,7 @@ impl Deployments {
             )));
         }
         Ok(FunctionConfig {
+            cache: spec.cache.clone(),
             name: format!("{}/{name}", tenant.id()),
             component: Default::default(),
             routes: spec.route_configs(&tenant.config.hosts),
@@ -604,6 +607,7 @@ impl Deployments {
             sha256: l.spec.sha256.clone(),
             deployed_at_unix: l.spec.deployed_at_unix,
             limits: RawLimits::from(l.deployed.function.limits()),
+            cache: l.spec.cache.clone(),
         })
     }
 
