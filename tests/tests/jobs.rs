@@ -443,3 +443,26 @@ fn submissions_are_refused_while_redis_does_not_answer_and_none_is_lost() {
     }
     assert_eq!(metric_sum(&[&node], "atelier_jobs_failed_total"), 0.0);
 }
+
+/// SIGTERM while a job runs: the node finishes it before it exits, and a restarted node
+/// reports it done.
+#[test]
+fn a_stopping_node_finishes_its_running_job() {
+    let redis = Redis::start();
+    let cluster = format!(
+        "[cluster]\nredis = \"{}\"\nnode_id = \"drain\"\n",
+        redis.url()
+    );
+    let text = manifest(&cluster, "workers = 1", 9);
+    let mut node = Server::start(&text);
+    let id = job_id(&submit(&node, "/chaos/sleep?ms=1500", None, &[]));
+    wait_for("the job running", Duration::from_secs(30), || {
+        status(&node, &id, None).json()["status"] == "running"
+    });
+    assert_eq!(node.terminate(), Some(0), "{}", node.log());
+    drop(node);
+    let again = Server::start(&text);
+    let done = status(&again, &id, None).json();
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["attempts"], 1, "it was not run twice: {done}");
+}
