@@ -150,6 +150,25 @@ impl LocalQueue {
         None
     }
 
+    /// Jobs waiting per function, and the oldest one's creation time (Unix ms).
+    pub(super) fn waiting(&self) -> Vec<(String, u64, u64)> {
+        let s = self.state();
+        let mut by_function: HashMap<String, (u64, u64)> = HashMap::new();
+        for id in &s.queue {
+            if let Some(e) = s.jobs.get(id).filter(|e| e.info.status == Status::Queued) {
+                let entry = by_function
+                    .entry(e.info.function.clone())
+                    .or_insert((0, u64::MAX));
+                entry.0 += 1;
+                entry.1 = entry.1.min(e.info.created);
+            }
+        }
+        by_function
+            .into_iter()
+            .map(|(f, (n, oldest))| (f, n, oldest))
+            .collect()
+    }
+
     /// Puts a job taken while draining back at the front.
     pub(super) fn release(&self, id: &str) {
         let mut s = self.state();

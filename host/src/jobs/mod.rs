@@ -323,8 +323,35 @@ impl Jobs {
             let (jobs, executor) = (self.clone(), executor.clone());
             tokio::spawn(async move { jobs.work(worker, executor).await });
         }
-        if let Backend::Shared(q) = &self.backend {
-            q.spawn_gauges(self.metrics.clone());
+        match &self.backend {
+            Backend::Shared(q) => q.spawn_gauges(self.metrics.clone()),
+            Backend::Local(_) => {
+                let jobs = Arc::downgrade(self);
+                tokio::spawn(async move {
+                    let mut seen: Vec<String> = Vec::new();
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        let Some(jobs) = jobs.upgrade() else { return };
+                        let Backend::Local(q) = &jobs.backend else { return };
+                        let now = now_ms();
+                        let waiting = q.waiting();
+                        let gauges = &jobs.metrics.jobs;
+                        // Functions with nothing waiting any more go back to 0.
+                        for function in seen.drain(..) {
+                            let label = Metrics::label(&function);
+                            gauges.queued.get_or_create(&label).set(0);
+                            gauges.oldest_queued_seconds.get_or_create(&label).set(0);
+                        }
+                        for (function, count, oldest) in waiting {
+                            let label = Metrics::label(&function);
+                            gauges.queued.get_or_create(&label).set(count as i64);
+                            let age = now.saturating_sub(oldest) / 1000;
+                            gauges.oldest_queued_seconds.get_or_create(&label).set(age as i64);
+                            seen.push(function);
+                        }
+                    }
+                });
+            }
         }
     }
 
