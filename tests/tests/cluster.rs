@@ -50,6 +50,12 @@ fn nodes(redis: &Redis, n: usize, quotas_a: &str) -> Vec<Server> {
         .collect()
 }
 
+/// Deploys hello as tenant a's public `/a/hi` through `node`.
+fn deploy_public_hello(node: &Server) {
+    let r = deploy(node, KEY_A, "a", "hi", "route=/a/hi&public=true", &hello());
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 fn hello() -> Vec<u8> {
     std::fs::read(component("hello")).unwrap()
 }
@@ -279,15 +285,7 @@ fn nodes_serve_while_redis_is_down_and_refuse_writes() {
 fn a_tenant_rate_is_counted_once_for_the_cluster() {
     let redis = Redis::start();
     let nodes = nodes(&redis, 3, "requests_per_minute = 600, burst = 50");
-    let r = deploy(
-        &nodes[0],
-        KEY_A,
-        "a",
-        "hi",
-        "route=/a/hi&public=true",
-        &hello(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    deploy_public_hello(&nodes[0]);
     wait_everywhere(&nodes, "served", |n| get(&n.url("/a/hi")).status != 404);
     // Let the bucket refill from the requests above.
     std::thread::sleep(Duration::from_secs(6));
@@ -330,15 +328,7 @@ fn a_tenant_rate_is_counted_once_for_the_cluster() {
 fn a_hung_redis_does_not_hold_requests() {
     let redis = Redis::start();
     let nodes = nodes(&redis, 1, "requests_per_minute = 6000, burst = 100");
-    let r = deploy(
-        &nodes[0],
-        KEY_A,
-        "a",
-        "hi",
-        "route=/a/hi&public=true",
-        &hello(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+    deploy_public_hello(&nodes[0]);
     redis.pause();
     let started = Instant::now();
     for _ in 0..20 {

@@ -166,6 +166,24 @@ impl Registry {
         self.cluster.config().log_max_entries
     }
 
+    /// The keys of a script that adds a version (deploy, seed): the function, the function
+    /// set, the log, the blob references, the blob, the log sequence.
+    fn new_version_keys<'a, 'b>(
+        &self,
+        invocation: &'b mut redis::ScriptInvocation<'a>,
+        tenant: &str,
+        name: &str,
+        sha: &str,
+    ) -> &'b mut redis::ScriptInvocation<'a> {
+        invocation
+            .key(self.fn_key(tenant, name))
+            .key(self.key("fns"))
+            .key(self.key("log"))
+            .key(self.key("blobrefs"))
+            .key(self.blob_key(sha))
+            .key(self.key("seq"))
+    }
+
     /// Uploads a component by content (once; an existing blob is kept as it is).
     pub async fn put_blob(&self, sha: &str, component: &[u8]) -> Result<(), ClusterError> {
         let mut conn = self.cluster.commands();
@@ -218,13 +236,7 @@ impl Registry {
         keep: usize,
     ) -> Result<Commit, ClusterError> {
         let mut invocation = self.deploy.prepare_invoke();
-        invocation
-            .key(self.fn_key(tenant, name))
-            .key(self.key("fns"))
-            .key(self.key("log"))
-            .key(self.key("blobrefs"))
-            .key(self.blob_key(sha))
-            .key(self.key("seq"))
+        self.new_version_keys(&mut invocation, tenant, name, sha)
             .arg(expected)
             .arg(spec_json)
             .arg(sha)
@@ -292,13 +304,7 @@ impl Registry {
     ) -> Result<bool, ClusterError> {
         self.put_blob(sha, component).await?;
         let mut invocation = self.seed.prepare_invoke();
-        invocation
-            .key(self.fn_key(tenant, name))
-            .key(self.key("fns"))
-            .key(self.key("log"))
-            .key(self.key("blobrefs"))
-            .key(self.blob_key(sha))
-            .key(self.key("seq"))
+        self.new_version_keys(&mut invocation, tenant, name, sha)
             .arg(version)
             .arg(spec_json)
             .arg(sha)

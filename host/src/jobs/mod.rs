@@ -332,7 +332,9 @@ impl Jobs {
                     loop {
                         tokio::time::sleep(Duration::from_secs(2)).await;
                         let Some(jobs) = jobs.upgrade() else { return };
-                        let Backend::Local(q) = &jobs.backend else { return };
+                        let Backend::Local(q) = &jobs.backend else {
+                            return;
+                        };
                         let now = now_ms();
                         let waiting = q.waiting();
                         let gauges = &jobs.metrics.jobs;
@@ -346,7 +348,10 @@ impl Jobs {
                             let label = Metrics::label(&function);
                             gauges.queued.get_or_create(&label).set(count as i64);
                             let age = now.saturating_sub(oldest) / 1000;
-                            gauges.oldest_queued_seconds.get_or_create(&label).set(age as i64);
+                            gauges
+                                .oldest_queued_seconds
+                                .get_or_create(&label)
+                                .set(age as i64);
                             seen.push(function);
                         }
                     }
