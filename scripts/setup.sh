@@ -14,8 +14,10 @@ fi
 rustup target add wasm32-wasip2 >/dev/null
 echo "==> building components (wasm32-wasip2)"
 cargo build --release --target wasm32-wasip2 $(for m in components/*/Cargo.toml; do n=$(sed -n 's/^name = "\(.*\)"/\1/p' "$m"); case "$n" in *guest) ;; *) echo "-p $n";; esac; done)
-# A component from another language's toolchain (Python, componentize-py from PyPI).
+# Components from other languages' toolchains: Python (componentize-py from PyPI) and
+# JavaScript (ComponentizeJS from npm).
 components/python-hello/build.sh
+components/js-hello/build.sh
 echo "==> building the host"
 cargo build --release -p atelier
 if [ -x scripts/fetch-ort.sh ]; then scripts/fetch-ort.sh; fi

@@ -20,6 +20,7 @@ use crate::jobs::callback::CallbackRule;
 use crate::jobs::Jobs;
 use crate::runtime::outbound::Outbound;
 use crate::runtime::{CompileBudget, Compiler, PoolSizing, Runtime};
+use crate::server::tls::Tls;
 use crate::server::Server;
 use crate::telemetry::Metrics;
 use crate::tenancy::{Deployed, Deployments};
@@ -142,7 +143,11 @@ pub async fn serve(
         // No new jobs from here on; the running ones finish below.
         stopping.stop_taking();
     };
-    let serving = tokio::spawn(server.clone().serve(listener, shutdown, drain));
+    let tls = match &manifest.server.tls {
+        Some(settings) => Some(Tls::load(settings).context("[server] tls")?),
+        None => None,
+    };
+    let serving = tokio::spawn(server.clone().serve(listener, shutdown, drain, tls));
 
     let loading = tokio::task::spawn_blocking(move || -> anyhow::Result<Deployments> {
         // Models load only when some function or tenant may use them.

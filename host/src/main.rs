@@ -76,6 +76,8 @@ enum Command {
         #[arg(long, env = "ATELIER_TOKEN", hide_env_values = true)]
         token: String,
     },
+    /// Exit 0 when URL answers 200 within 2 s (a health check for images without curl).
+    Probe { url: String },
     /// The cluster's shared state in Redis.
     Cluster {
         #[command(subcommand)]
@@ -221,6 +223,16 @@ fn main() -> anyhow::Result<()> {
             memory_bytes,
             cpu_seconds,
         )),
+        Command::Probe { url } => {
+            match ureq::get(&url)
+                .timeout(std::time::Duration::from_secs(2))
+                .call()
+            {
+                Ok(r) if r.status() == 200 => Ok(()),
+                Ok(r) => bail!("{url} answered {}", r.status()),
+                Err(e) => bail!("{url}: {e}"),
+            }
+        }
         Command::Cluster {
             command:
                 ClusterCommand::Status {

@@ -92,6 +92,8 @@ pub struct Server {
     log: PathBuf,
     /// From spawning the process to `/readyz` answering 200 (excludes waiting for [`QUIET`]).
     pub ready_after: Duration,
+    /// The listener speaks TLS: readiness is read from the log, not asked over plain HTTP.
+    tls: bool,
     _share: Share,
 }
 
@@ -197,6 +199,7 @@ impl Server {
             dir,
             log,
             ready_after: Duration::ZERO,
+            tls: server.contains("tls"),
             _share: share,
         };
         server.wait_ready(Duration::from_secs(120));
@@ -245,6 +248,10 @@ impl Server {
                 if let Some(port) = self.bound_port() {
                     self.base = format!("http://127.0.0.1:{port}");
                 }
+            } else if self.tls {
+                if self.log().lines().any(|l| l.contains(" ready ")) {
+                    return;
+                }
             } else if let Ok(r) = ureq::get(&self.url("/readyz"))
                 .timeout(Duration::from_secs(2))
                 .call()
@@ -260,6 +267,15 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn url(&self, path: &str) -> String {

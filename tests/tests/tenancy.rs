@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use atelier_e2e::admin::{admin, bearer, deploy, hashed, KEY_A, KEY_B, OPERATOR};
 use atelier_e2e::{call, component, Reply, Server};
+use sha2::Digest;
 
 fn manifest() -> String {
     format!(
@@ -323,6 +324,44 @@ fn python_component_deploys_and_serves() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().starts_with("7000 bytes, sha256 "), "{}", r.text());
+}
+
+/// A JavaScript function (ComponentizeJS) deployed through the admin API: it reads the query,
+/// a header, the mount point and the body, and answers JSON.
+#[test]
+fn javascript_component_deploys_and_serves() {
+    let wasm = std::fs::read(atelier_e2e::repo_root().join("target/js/js-hello.wasm"))
+        .expect("target/js/js-hello.wasm: run scripts/setup.sh (ComponentizeJS build)");
+    let server = Server::start(&manifest());
+    let r = deploy(
+        &server,
+        KEY_A,
+        "a",
+        "js",
+        "route=/js&memory_mb=64&cpu_ms=500",
+        &wasm,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = b"atelier".repeat(1000);
+    let r = call(
+        "POST",
+        &server.url("/js/deeper?name=Ada"),
+        &[
+            ("host", "a.test"),
+            ("authorization", &bearer(KEY_A)),
+            ("content-type", "text/plain"),
+        ],
+        Some(&body),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    assert_eq!(answer["greeting"], "Hello from JavaScript, Ada!");
+    assert_eq!(answer["method"], "POST");
+    assert_eq!(answer["route"], "/js");
+    assert_eq!(answer["content_type"], "text/plain");
+    assert_eq!(answer["body_bytes"], 7000);
+    let sha = sha2::Sha256::digest(&body);
+    assert_eq!(answer["body_sha256"], hex::encode(sha));
 }
 
 /// Outbound HTTP reaches only the hosts a tenant was allowed: tenant A, whose list names the

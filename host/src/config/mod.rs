@@ -114,6 +114,26 @@ pub struct ServerConfig {
     /// Request headers removed before any guest sees them (case-insensitive). A tenant's
     /// function never sees `Authorization`, whatever this says.
     pub strip_headers: Vec<String>,
+    /// TLS on the listener (HTTP/2 and HTTP/1.1 by ALPN); absent: plain HTTP/1.1.
+    pub tls: Option<TlsConfig>,
+    /// HTTP/2: streams one connection may have open at once.
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2: streams a client may reset before the server has accepted them, at once, before
+    /// the connection is closed (the rapid-reset attack, CVE-2023-44487).
+    pub http2_max_pending_resets: usize,
+    /// HTTP/2: streams the server may reset for a client's protocol errors before it closes the
+    /// connection.
+    pub http2_max_local_error_resets: usize,
+}
+
+/// `[server] tls`: PEM files, reloaded on SIGHUP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -126,6 +146,10 @@ impl Default for ServerConfig {
             body_timeout_ms: 60_000,
             max_header_bytes: 16 << 10,
             strip_headers: vec!["authorization".into(), "proxy-authorization".into()],
+            tls: None,
+            http2_max_concurrent_streams: 128,
+            http2_max_pending_resets: 20,
+            http2_max_local_error_resets: 1024,
         }
     }
 }
@@ -412,13 +436,24 @@ impl Manifest {
         raw.jobs
             .check()
             .map_err(|m| at(None, format!("[jobs]: {m}")))?;
+        let mut server_config = raw.server;
+        if let Some(tls) = &mut server_config.tls {
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
+        }
+        if server_config.http2_max_concurrent_streams == 0 {
+            return Err(at(
+                None,
+                "server.http2_max_concurrent_streams must be at least 1".into(),
+            ));
+        }
         let mut vision = raw.vision;
         vision.models = base.join(&vision.models);
         if let Some(lib) = &vision.ort_library {
             vision.ort_library = Some(base.join(lib));
         }
         Ok(Manifest {
-            server: raw.server,
+            server: server_config,
             runtime: raw.runtime,
             functions,
             vision,

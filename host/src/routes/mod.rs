@@ -50,7 +50,7 @@ pub fn tell_mount_point(headers: &mut http::HeaderMap, prefix: &str, path: &str)
 pub const MAX_PATH: usize = 256;
 
 /// Paths the host answers itself; no function may be routed at or under them.
-pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/admin"];
+pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/admin", "/jobs"];
 
 /// One normalised (host, path prefix) pair.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -189,10 +189,12 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(matches!(
-            normalise_path("/admin/v1"),
-            Err(PathError::Reserved { .. })
-        ));
+        for reserved in ["/admin/v1", "/jobs", "/jobs/x"] {
+            assert!(matches!(
+                normalise_path(reserved),
+                Err(PathError::Reserved { .. })
+            ));
+        }
         assert!(normalise_path(&format!("/{}", "a".repeat(MAX_PATH))).is_err());
         assert_eq!(
             normalise_path("/administrator"),

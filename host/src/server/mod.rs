@@ -5,7 +5,8 @@
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`;
 //! - [`tenant_gate`]: a tenant function's key, rate and concurrency checks;
 //! - [`jobs`]: `Prefer: respond-async`, `/jobs/{id}`, running jobs, the result cache;
-//! - [`reply`]: JSON errors.
+//! - [`reply`]: JSON errors;
+//! - [`tls`]: TLS on the listener (rustls, ALPN h2/http1.1, reloaded on SIGHUP).
 //!
 //! Invariants: the listener is bound before functions are loaded, so `/healthz` answers at once
 //! and `/readyz` says 503 until every function is ready; on shutdown the listener closes first,
@@ -21,14 +22,15 @@ pub mod limits;
 mod ops;
 pub mod reply;
 mod tenant_gate;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -37,6 +39,7 @@ use crate::config::ServerConfig;
 use crate::jobs::Jobs;
 use crate::telemetry::Metrics;
 use crate::tenancy::{Deployments, Keys, Routes};
+use tls::Tls;
 
 /// State shared by every connection.
 pub struct Server {
@@ -76,19 +79,34 @@ impl Server {
         self.deployments.store(Some(deployments));
     }
 
-    /// Serves connections until `shutdown` resolves, then drains for at most `drain`.
+    /// Serves connections until `shutdown` resolves, then drains for at most `drain`: plain
+    /// HTTP/1.1, or with `tls` HTTP/2 or HTTP/1.1 as ALPN chose.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
         drain: Duration,
+        tls: Option<Arc<Tls>>,
     ) {
         let graceful = GracefulShutdown::new();
         let open = Arc::new(Semaphore::new(self.config.max_connections));
-        let mut http = http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_millis(self.config.header_timeout_ms))
+        let head_timeout = Duration::from_millis(self.config.header_timeout_ms);
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(head_timeout)
             .max_header_size(self.config.max_header_bytes);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(self.config.http2_max_concurrent_streams)
+            .max_header_list_size(self.config.max_header_bytes as u32)
+            .max_pending_accept_reset_streams(self.config.http2_max_pending_resets)
+            .max_local_error_reset_streams(self.config.http2_max_local_error_resets);
+        let builders = Arc::new((http1, http2));
+        if let Some(tls) = &tls {
+            tls.reload_on_sighup();
+        }
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -114,9 +132,48 @@ impl Server {
                 let server = server.clone();
                 async move { Ok::<_, std::convert::Infallible>(server.dispatch(req).await) }
             });
-            let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let Some(tls) = &tls else {
+                let conn =
+                    graceful.watch(builders.0.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    drop(slot);
+                });
+                continue;
+            };
+            let (acceptor, watcher, builders) =
+                (tls.acceptor(), graceful.watcher(), builders.clone());
             tokio::spawn(async move {
-                if let Err(e) = conn.await {
+                // The handshake gets the time a request head gets.
+                let stream = match tokio::time::timeout(head_timeout, acceptor.accept(stream)).await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "tls handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "tls handshake timed out");
+                        return;
+                    }
+                };
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let io = TokioIo::new(stream);
+                let ended = match h2 {
+                    true => {
+                        watcher
+                            .watch(builders.1.serve_connection(io, service))
+                            .await
+                    }
+                    false => {
+                        watcher
+                            .watch(builders.0.serve_connection(io, service))
+                            .await
+                    }
+                };
+                if let Err(e) = ended {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
                 drop(slot);
