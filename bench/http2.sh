@@ -26,7 +26,7 @@ secs=${DURATION%s}
 h2load_rps() {
   local out
   out=$(h2load -D "$secs" --warm-up-time=1 "$@")
-  awk '/^requests:/ { if ($8 != 0 || $10 != 0) { print "BENCH FAILED: " $0 > "/dev/stderr"; exit 1 } }
+  awk '/^requests:/ { if ($10 != 0 || $12 != 0) { print "BENCH FAILED: " $0 > "/dev/stderr"; exit 1 } }
        /^finished in/ { gsub(",", ""); print $4 }' <<<"$out"
 }
 conc=$((CLIENTS * STREAMS))

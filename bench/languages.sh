@@ -2,7 +2,7 @@
 # The same small function in three languages, deployed as tenant functions on one server:
 # Rust (components/hello), Python (componentize-py) and JavaScript (ComponentizeJS). For each:
 # the component's size, the deploy (compile in the child process, fresh cache), the first
-# request after it, and requests/s with p50/p99 under wrk (CONNS, default 8), interleaved
+# request after it, and requests/s with p50/p99 under wrk (CONNS, default 32), interleaved
 # rounds. Run after scripts/setup.sh.
 . "$(dirname "$0")/lib.sh"
 work=$(mktemp -d)
@@ -23,7 +23,6 @@ TOML
 ATELIER_ADMIN_TOKEN=bench-operator-token target/release/atelier serve --config "$work/atelier.toml" 2>/dev/null & a=$!
 wait_http http://127.0.0.1:8991/readyz
 declare -A wasm=([rust]=target/wasm32-wasip2/release/hello.wasm [python]=target/python/python-hello.wasm [js]=target/js/js-hello.wasm)
-CONNS=${CONNS:-8}
 echo "language size_kib deploy_ms first_request_ms"
 for lang in rust python js; do
   size=$(( $(stat -c %s "${wasm[$lang]}") / 1024 ))
