@@ -39,15 +39,22 @@ if [ "$(id -u)" = 0 ]; then
 fi
 port=18480
 sed -i "s|^listen = \"0.0.0.0:8080\"|listen = \"127.0.0.1:$port\"|; s|^cache_dir = .*|cache_dir = \"$check/cache\"|" "$check/atelier/atelier.toml"
-(cd / && "${run[@]}" "$check/atelier/bin/atelier" serve --config "$check/atelier/atelier.toml" >"$check/log" 2>&1) & pid=$!
+(cd / && exec "${run[@]}" "$check/atelier/bin/atelier" serve --config "$check/atelier/atelier.toml" >"$check/log" 2>&1) & pid=$!
 for _ in $(seq 1 600); do "$check/atelier/bin/atelier" probe "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.2; done
 "$check/atelier/bin/atelier" probe "http://127.0.0.1:$port/readyz" || { cat "$check/log"; exit 1; }
-user=$(ps -o user= -p "$(pgrep -f "$check/atelier/bin/atelier serve" | head -1)")
-curl -fs "http://127.0.0.1:$port/hello?name=package" | grep -q 'Hello, package!'
-curl -fs "http://127.0.0.1:$port/qr?text=package" -o "$check/qr.png"
-curl -fs -X POST --data-binary @"$check/qr.png" "http://127.0.0.1:$port/qr/decode" | grep -q package
-portrait=../shared/testdata/portraits/fr_obama.jpg
-curl -fs -X POST --data-binary @"$portrait" "http://127.0.0.1:$port/segment/faces" | grep -q '"faces"'
-curl -fs -X POST --data-binary @"$portrait" "http://127.0.0.1:$port/idphoto?size=cn-1inch" -o "$check/id.jpg"
-python3 -c "import sys; sys.exit(open('$check/id.jpg','rb').read(3) != b'\xff\xd8\xff')"
+user=$(ps -o user= -p "$pid")
+python3 - "$port" ../shared/testdata/portraits/fr_obama.jpg <<'PY'
+import sys, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+def call(path, body=None):
+    with urllib.request.urlopen(urllib.request.Request(base + path, data=body), timeout=120) as r:
+        assert r.status == 200, (path, r.status)
+        return r.read()
+assert call("/hello?name=package") == b"Hello, package!\n"
+code = call("/qr?text=package")
+assert b"package" in call("/qr/decode", code)
+portrait = open(sys.argv[2], "rb").read()
+assert b'"faces"' in call("/segment/faces", portrait)
+assert call("/idphoto?size=cn-1inch", portrait)[:3] == b"\xff\xd8\xff"
+PY
 echo "==> the unpacked tarball serves every built-in function, running as $user"
