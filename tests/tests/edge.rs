@@ -33,6 +33,15 @@ api_keys = ["{key_a}"]
     )
 }
 
+/// Whether the server has sent anything on `stream` yet (without waiting).
+fn answered(stream: &mut TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let got = matches!(stream.peek(&mut byte), Ok(n) if n > 0);
+    stream.set_nonblocking(false).unwrap();
+    got
+}
+
 fn connect(server: &Server) -> TcpStream {
     let stream = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
     stream
@@ -123,18 +132,33 @@ fn admin_uploads_are_refused_before_they_are_read() {
 #[test]
 fn a_body_is_read_only_with_a_concurrency_permit() {
     let server = Server::start(&manifest(1));
-    let mut slow = connect(&server);
-    write!(
-        slow,
-        "POST /chaos/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial"
-    )
-    .unwrap();
-    // The slow request's head is in; wait until the server holds its permit.
+    let start_slow = || {
+        let mut slow = connect(&server);
+        write!(
+            slow,
+            "POST /chaos/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npartial"
+        )
+        .unwrap();
+        slow
+    };
+    let mut slow = start_slow();
+    // The slow request's head is in; wait until the server holds its permit. A probe served
+    // before the server read that head took the permit first and got the slow request
+    // refused (answered): then the slow request starts again.
     wait_for(
         "the slow upload to hold the permit",
         Duration::from_secs(30),
-        || call("POST", &server.url("/chaos/echo"), &[], Some(b"hi")).status == 503,
+        || {
+            if call("POST", &server.url("/chaos/echo"), &[], Some(b"hi")).status == 503 {
+                return true;
+            }
+            if answered(&mut slow) {
+                slow = start_slow();
+            }
+            false
+        },
     );
+    assert!(!answered(&mut slow), "the slow request was answered");
     let refused = call("POST", &server.url("/chaos/echo"), &[], Some(b"hi"));
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert!(refused.header("retry-after").is_some());
