@@ -17,7 +17,9 @@
 use image::GrayImage;
 use rxing::common::{BitMatrix, DetectorRXingResult, GlobalHistogramBinarizer, HybridBinarizer};
 use rxing::qrcode::cpp_port::decoder::Decode;
-use rxing::qrcode::cpp_port::detector::{FindFinderPatterns, GenerateFinderPatternSets, SampleQR};
+use rxing::qrcode::cpp_port::detector::{
+    FindFinderPatterns, FinderPatternSet, GenerateFinderPatternSets, SampleQR,
+};
 use rxing::{Binarizer, BinaryBitmap, Luma8LuminanceSource};
 
 use crate::bilevel::Bilevel;
@@ -46,14 +48,46 @@ pub enum Effort {
     Thorough,
 }
 
+/// How a search runs: its effort, and whether a symbol whose finder patterns were found but
+/// whose plain perspective sampling did not decode is sampled again on a bent grid
+/// ([`crate::bent`]).
+#[derive(Debug, Clone, Copy)]
+struct Search {
+    effort: Effort,
+    bent_grids: bool,
+}
+
 /// Every code found in the image (empty when there is none), corners where they are shown.
 pub fn decode(picture: &Picture, effort: Effort) -> Vec<Code> {
+    search_picture(
+        picture,
+        Search {
+            effort,
+            bent_grids: true,
+        },
+    )
+}
+
+/// [`decode`] without the bent-grid stage: what the decoder read before it had one (the
+/// "before" of `bench/qr-bent.sh`).
+pub fn decode_plain(picture: &Picture, effort: Effort) -> Vec<Code> {
+    search_picture(
+        picture,
+        Search {
+            effort,
+            bent_grids: false,
+        },
+    )
+}
+
+fn search_picture(picture: &Picture, search: Search) -> Vec<Code> {
+    let effort = search.effort;
     let mut codes = match &picture.pixels {
-        Pixels::Grey(grey) => decode_grey(grey, effort),
+        Pixels::Grey(grey) => search_grey(grey, search),
         Pixels::Bilevel(bits) => {
-            let mut found = codes_in_bilevel(bits, effort);
+            let mut found = codes_in_bilevel(bits, search);
             if found.is_empty() || effort == Effort::Thorough {
-                add_new(&mut found, decode_grey(&bits.to_grey(), effort));
+                add_new(&mut found, search_grey(&bits.to_grey(), search));
             }
             found
         }
@@ -71,11 +105,11 @@ const MIN_MODULE_PX: usize = 3;
 /// first searched in a copy that keeps one pixel in `step` each way, at least
 /// [`MIN_MODULE_PX`] per module: `step²` times fewer pixels to scan. Corners come back in full
 /// size, within `step / 2` px. Found nothing there: the full image.
-fn codes_in_bilevel(bits: &Bilevel, effort: Effort) -> Vec<Code> {
+fn codes_in_bilevel(bits: &Bilevel, search: Search) -> Vec<Code> {
     let step = bits.narrowest_run() / MIN_MODULE_PX;
     if step >= 2 {
         if let Some(reduced) = bits.every_nth_pixel(step as u32) {
-            let mut found = codes_in_either_polarity(&reduced, effort);
+            let mut found = codes_in_either_polarity(&reduced, search);
             if !found.is_empty() {
                 for code in &mut found {
                     code.corners = code
@@ -87,7 +121,7 @@ fn codes_in_bilevel(bits: &Bilevel, effort: Effort) -> Vec<Code> {
         }
     }
     bits.to_matrix()
-        .map(|matrix| codes_in_either_polarity(&matrix, effort))
+        .map(|matrix| codes_in_either_polarity(&matrix, search))
         .unwrap_or_default()
 }
 
@@ -102,10 +136,21 @@ const SMALL_SIDE: u32 = 400;
 
 /// Every code found in grey levels: the cascade of binarisers and decoders, then rescaled.
 pub fn decode_grey(image: &GrayImage, effort: Effort) -> Vec<Code> {
+    search_grey(
+        image,
+        Search {
+            effort,
+            bent_grids: true,
+        },
+    )
+}
+
+fn search_grey(image: &GrayImage, search: Search) -> Vec<Code> {
+    let effort = search.effort;
     let (w, h) = image.dimensions();
     let side = w.max(h);
     if side > LARGE_SIDE {
-        let mut codes = with_rxing(image, effort, |source| {
+        let mut codes = with_rxing(image, search, |source| {
             BinaryBitmap::new(HybridBinarizer::new(source))
         });
         if !codes.is_empty() && effort == Effort::Fast {
@@ -120,37 +165,37 @@ pub fn decode_grey(image: &GrayImage, effort: Effort) -> Vec<Code> {
         let small = image::imageops::thumbnail(image, sw, sh);
         add_new(
             &mut codes,
-            decode_at_scale(&small, sw as f32 / w as f32, effort),
+            decode_at_scale(&small, sw as f32 / w as f32, search),
         );
         return codes;
     }
-    let found = decode_at_scale(image, 1.0, effort);
+    let found = decode_at_scale(image, 1.0, search);
     if !found.is_empty() || side >= SMALL_SIDE {
         return found;
     }
     let big = image::imageops::resize(image, w * 2, h * 2, image::imageops::FilterType::Triangle);
-    decode_at_scale(&big, 2.0, effort)
+    decode_at_scale(&big, 2.0, search)
 }
 
 /// Every code the cascade reads in `image`, corners divided by `factor`. A code found again by a
 /// later stage ([`Effort::Thorough`]) is kept once, as the earlier stage found it.
-fn decode_at_scale(image: &GrayImage, factor: f32, effort: Effort) -> Vec<Code> {
+fn decode_at_scale(image: &GrayImage, factor: f32, search: Search) -> Vec<Code> {
     let stages: [&dyn Fn() -> Vec<Code>; 3] = [
         &|| {
-            with_rxing(image, effort, |source| {
+            with_rxing(image, search, |source| {
                 BinaryBitmap::new(HybridBinarizer::new(source))
             })
         },
         &|| with_rqrr(image),
         &|| {
-            with_rxing(image, effort, |source| {
+            with_rxing(image, search, |source| {
                 BinaryBitmap::new(GlobalHistogramBinarizer::new(source))
             })
         },
     ];
     let mut codes = Vec::new();
     for stage in stages {
-        if !codes.is_empty() && effort == Effort::Fast {
+        if !codes.is_empty() && search.effort == Effort::Fast {
             break;
         }
         add_new(&mut codes, stage());
@@ -232,32 +277,33 @@ fn rqrr_corners(bounds: [rqrr::Point; 4], version: u32) -> [[f32; 2]; 4] {
 /// rxing's decoding of `image` binarised by `bitmap`.
 fn with_rxing<B: Binarizer>(
     image: &GrayImage,
-    effort: Effort,
+    search: Search,
     bitmap: impl Fn(Luma8LuminanceSource) -> BinaryBitmap<B>,
 ) -> Vec<Code> {
     let (w, h) = image.dimensions();
     let source = Luma8LuminanceSource::new(image.as_raw().clone(), w, h);
     let bitmap = bitmap(source);
-    codes_in_either_polarity(bitmap.get_black_matrix(), effort)
+    codes_in_either_polarity(bitmap.get_black_matrix(), search)
 }
 
 /// [`codes_in`], then in the inverted image when nothing was found (always, with
 /// [`Effort::Thorough`]): a reflectance-reversed symbol, light modules on dark as dark-mode
 /// designs draw it (and as `fg`/`bg` can render it), is read too.
-fn codes_in_either_polarity(binary: &BitMatrix, effort: Effort) -> Vec<Code> {
-    let mut codes = codes_in(binary);
-    if codes.is_empty() || effort == Effort::Thorough {
+fn codes_in_either_polarity(binary: &BitMatrix, search: Search) -> Vec<Code> {
+    let mut codes = codes_in(binary, search.bent_grids);
+    if codes.is_empty() || search.effort == Effort::Thorough {
         let mut inverted = binary.clone();
         inverted.flip_self();
-        add_new(&mut codes, codes_in(&inverted));
+        add_new(&mut codes, codes_in(&inverted, search.bent_grids));
     }
     codes
 }
 
 /// zxing-cpp's QR pipeline (as ported by rxing) on a binary image (set = dark): finder patterns
 /// → sets of three → sampled grid → decode. Driven here rather than through `QrReader` so the
-/// grid size (the version) is known.
-fn codes_in(binary: &BitMatrix) -> Vec<Code> {
+/// grid size (the version) is known. A set whose plain sampling does not decode is sampled
+/// again on bent grids when `bent_grids` is set.
+fn codes_in(binary: &BitMatrix, bent_grids: bool) -> Vec<Code> {
     let mut patterns = FindFinderPatterns(binary, true);
     let mut used = Vec::new();
     let mut codes = Vec::new();
@@ -265,31 +311,59 @@ fn codes_in(binary: &BitMatrix) -> Vec<Code> {
         if used.contains(&set.bl) || used.contains(&set.tl) || used.contains(&set.tr) {
             continue;
         }
-        let Ok(sampled) = SampleQR(binary, &set) else {
-            continue;
-        };
-        let bits = sampled.getBits();
-        let Ok(decoded) = Decode(bits) else { continue };
-        if !decoded.isValid() {
-            continue;
-        }
-        used.extend([set.bl, set.tl, set.tr]);
-        // rxing's points sit half a pixel right of and below the symbol's corners (40.5 and
-        // 250.5 for a symbol drawn over pixels 40 to 249, at every whole module size
-        // measured); corners here are pixel edges at whole numbers.
-        let p = sampled.getPoints();
-        let corner = |i: usize| {
-            p.get(i)
-                .map(|p| [p.x - 0.5, p.y - 0.5])
-                .unwrap_or([0.0, 0.0])
-        };
-        codes.push(Code {
-            text: decoded.text(),
-            corners: [corner(0), corner(1), corner(2), corner(3)],
-            version: Some(bits.width().saturating_sub(17) / 4),
+        let code = plain_sampling(binary, &set).or_else(|| {
+            bent_grids
+                .then(|| bent_sampling(binary, &set))
+                .flatten()
         });
+        if let Some(code) = code {
+            used.extend([set.bl, set.tl, set.tr]);
+            codes.push(code);
+        }
     }
     codes
+}
+
+/// The code one perspective map through the finder patterns (zxing-cpp's sampling) reads.
+fn plain_sampling(binary: &BitMatrix, set: &FinderPatternSet) -> Option<Code> {
+    let sampled = SampleQR(binary, set).ok()?;
+    let bits = sampled.getBits();
+    let decoded = Decode(bits).ok().filter(|d| d.isValid())?;
+    // rxing's points sit half a pixel right of and below the symbol's corners (40.5 and
+    // 250.5 for a symbol drawn over pixels 40 to 249, at every whole module size
+    // measured); corners here are pixel edges at whole numbers.
+    let p = sampled.getPoints();
+    let corner = |i: usize| {
+        p.get(i)
+            .map(|p| [p.x - 0.5, p.y - 0.5])
+            .unwrap_or([0.0, 0.0])
+    };
+    Some(Code {
+        text: decoded.text(),
+        corners: [corner(0), corner(1), corner(2), corner(3)],
+        version: Some(bits.width().saturating_sub(17) / 4),
+    })
+}
+
+/// Times a bent grid is moved to the edges its modules show before it is given up.
+const REFINEMENTS: usize = 3;
+
+/// The first code a bent grid through the finder patterns reads, as measured or refined.
+fn bent_sampling(binary: &BitMatrix, set: &FinderPatternSet) -> Option<Code> {
+    crate::bent::grids(binary, set).find_map(|mut grid| {
+        (0..=REFINEMENTS).find_map(|pass| {
+            if pass > 0 {
+                grid.refine(binary);
+            }
+            let bits = grid.bits(binary)?;
+            let decoded = Decode(&bits).ok().filter(|d| d.isValid())?;
+            Some(Code {
+                text: decoded.text(),
+                corners: grid.corners(),
+                version: Some(bits.width().saturating_sub(17) / 4),
+            })
+        })
+    })
 }
 
 #[cfg(test)]

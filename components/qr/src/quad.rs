@@ -1,16 +1,10 @@
-//! The perspective map of the unit square onto a quadrilateral (Heckbert's closed form), to
-//! place points of a symbol's module grid from four known corners.
+//! Perspective maps: the unit square onto a quadrilateral (Heckbert's closed form) and one
+//! quadrilateral onto another, to place points of a symbol's module grid from four known ones.
 
-/// `(u, v)` in the unit square → the point of the quadrilateral it corresponds to.
+/// A projective map of the plane: `(u, v)` → `(x, y)`, a 3×3 matrix acting on `(u, v, 1)`.
+#[derive(Debug, Clone, Copy)]
 pub struct Perspective {
-    a: f64,
-    b: f64,
-    c: f64,
-    d: f64,
-    e: f64,
-    f: f64,
-    g: f64,
-    h: f64,
+    m: [[f64; 3]; 3],
 }
 
 impl Perspective {
@@ -27,23 +21,54 @@ impl Perspective {
         let g = (dx3 * dy2 - dx2 * dy3) / det;
         let h = (dx1 * dy3 - dx3 * dy1) / det;
         Some(Perspective {
-            a: x1 - x0 + g * x1,
-            b: x3 - x0 + h * x3,
-            c: x0,
-            d: y1 - y0 + g * y1,
-            e: y3 - y0 + h * y3,
-            f: y0,
-            g,
-            h,
+            m: [
+                [x1 - x0 + g * x1, x3 - x0 + h * x3, x0],
+                [y1 - y0 + g * y1, y3 - y0 + h * y3, y0],
+                [g, h, 1.0],
+            ],
         })
     }
 
+    /// The map taking each corner of `from` to the same corner of `to`.
+    pub fn between(from: [[f64; 2]; 4], to: [[f64; 2]; 4]) -> Option<Perspective> {
+        let square_to_from = Perspective::from_corners(from)?;
+        let square_to_to = Perspective::from_corners(to)?;
+        Some(square_to_to.after(&square_to_from.inverse()?))
+    }
+
     pub fn map(&self, u: f64, v: f64) -> [f64; 2] {
-        let w = self.g * u + self.h * v + 1.0;
+        let m = &self.m;
+        let w = m[2][0] * u + m[2][1] * v + m[2][2];
         [
-            (self.a * u + self.b * v + self.c) / w,
-            (self.d * u + self.e * v + self.f) / w,
+            (m[0][0] * u + m[0][1] * v + m[0][2]) / w,
+            (m[1][0] * u + m[1][1] * v + m[1][2]) / w,
         ]
+    }
+
+    /// The map undoing this one; `None` when it is singular.
+    fn inverse(&self) -> Option<Perspective> {
+        let m = &self.m;
+        let cofactor = |r: usize, c: usize| {
+            let (r1, r2) = ((r + 1) % 3, (r + 2) % 3);
+            let (c1, c2) = ((c + 1) % 3, (c + 2) % 3);
+            m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]
+        };
+        let det: f64 = (0..3).map(|c| m[0][c] * cofactor(0, c)).sum();
+        if det.abs() < 1e-12 {
+            return None;
+        }
+        // The adjugate (transposed cofactors); the scale of a projective matrix is free.
+        Some(Perspective {
+            m: std::array::from_fn(|r| std::array::from_fn(|c| cofactor(c, r) / det)),
+        })
+    }
+
+    /// This map applied after `first`.
+    fn after(&self, first: &Perspective) -> Perspective {
+        let (a, b) = (&self.m, &first.m);
+        Perspective {
+            m: std::array::from_fn(|r| std::array::from_fn(|c| (0..3).map(|k| a[r][k] * b[k][c]).sum())),
+        }
     }
 }
 
@@ -82,5 +107,18 @@ mod tests {
         assert!(
             Perspective::from_corners([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]]).is_none()
         );
+    }
+
+    #[test]
+    fn a_map_between_quadrilaterals_takes_corner_to_corner_and_back() {
+        let from = [[3.5, 3.5], [21.5, 3.5], [18.5, 18.5], [3.5, 21.5]];
+        let to = [[10.0, 20.0], [110.0, 30.0], [130.0, 140.0], [5.0, 120.0]];
+        let p = Perspective::between(from, to).unwrap();
+        for (a, b) in from.into_iter().zip(to) {
+            assert!(close(p.map(a[0], a[1]), b), "{a:?}");
+        }
+        let back = p.inverse().unwrap();
+        let [x, y] = p.map(7.0, 9.0);
+        assert!(close(back.map(x, y), [7.0, 9.0]));
     }
 }
