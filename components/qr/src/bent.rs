@@ -59,7 +59,7 @@ pub struct BentGrid {
 }
 
 /// Grids to try for the finder patterns `set` in `binary` (set = dark): the version its
-/// finder patterns' spacing suggests, then its neighbours.
+/// finder patterns' spacing suggests, then up to two each way.
 pub fn grids<'a>(
     binary: &'a BitMatrix,
     set: &'a FinderPatternSet,
@@ -71,9 +71,13 @@ pub fn grids<'a>(
     let versions: Vec<usize> = if top > 0.0 && left > 0.0 {
         let modules = (distance(tl, tr) / top + distance(tl, bl) / left) / 2.0 + 7.0;
         let version = ((modules - 17.0) / 4.0).round().clamp(1.0, 40.0) as usize;
-        [version, version - 1, version + 1]
+        // A bent symbol's edges are foreshortened: its finder patterns look small, its
+        // version large.
+        [0, -1, 1, -2, 2]
             .into_iter()
+            .map(|d| version as i64 + d)
             .filter(|v| (1..=40).contains(v))
+            .map(|v| v as usize)
             .collect()
     } else {
         Vec::new()
@@ -140,8 +144,8 @@ impl BentGrid {
             knots.push((n - 3.5, [0.0, 0.0]));
             knots
         };
-        let row = residuals(row, true);
-        let column = residuals(column, false);
+        let row = smoothed(residuals(row, true));
+        let column = smoothed(residuals(column, false));
         let crossing = scale(add(interpolate(&row, 6.5), interpolate(&column, 6.5)), 0.5);
         BentGrid {
             size,
@@ -242,7 +246,7 @@ impl BentGrid {
     /// modules of different colours (sampled, or known for the function patterns) is looked
     /// for across ±0.45 module of where the grid puts it, and the shifts found are smoothed
     /// over a few modules and added to the grid. Most modules must already be right.
-    pub fn refine(&mut self, binary: &BitMatrix) {
+    pub fn refine(&mut self, binary: &BitMatrix, spread: f64) {
         let Some(bits) = self.bits(binary) else {
             return;
         };
@@ -268,7 +272,7 @@ impl BentGrid {
                 }
             }
         }
-        let measured = Shift::smoothed(size, &across, &down);
+        let measured = Shift::smoothed(size, &across, &down, spread);
         self.shift = Some(match self.shift.take() {
             Some(shift) => shift.plus(&measured),
             None => measured,
@@ -358,28 +362,26 @@ struct Shift {
 
 impl Shift {
     const SPACING: f64 = 2.0;
-    /// Measurements count for a node within [`Shift::REACH`] modules, weighed by a Gaussian of
-    /// this spread.
-    const SPREAD: f64 = 2.0;
-    const REACH: f64 = 5.0;
 
-    /// Each node's shift: the weighted mean of the edges measured near it (across edges say
-    /// how far x moves, down edges how far y moves), pulled to zero where few were.
-    fn smoothed(size: usize, across: &[(Xy, f64)], down: &[(Xy, f64)]) -> Shift {
+    /// Each node's shift: the mean of the edges measured near it (across edges say how far x
+    /// moves, down edges how far y moves) weighed by a Gaussian of `spread` modules, pulled to
+    /// zero where few were.
+    fn smoothed(size: usize, across: &[(Xy, f64)], down: &[(Xy, f64)], spread: f64) -> Shift {
+        let reach = 2.5 * spread;
         let side = (size as f64 / Self::SPACING).ceil() as usize + 1;
         let mut sums = vec![[0.0f64; 4]; side * side];
         for (axis, measured) in [across, down].into_iter().enumerate() {
             for &([x, y], s) in measured {
                 let near = |c: f64| {
-                    let lo = ((c - Self::REACH) / Self::SPACING).ceil().max(0.0) as usize;
-                    let hi = (((c + Self::REACH) / Self::SPACING).floor() as usize).min(side - 1);
+                    let lo = ((c - reach) / Self::SPACING).ceil().max(0.0) as usize;
+                    let hi = (((c + reach) / Self::SPACING).floor() as usize).min(side - 1);
                     lo..=hi
                 };
                 for j in near(y) {
                     for i in near(x) {
                         let d2 = (i as f64 * Self::SPACING - x).powi(2)
                             + (j as f64 * Self::SPACING - y).powi(2);
-                        let w = (-d2 / (2.0 * Self::SPREAD * Self::SPREAD)).exp();
+                        let w = (-d2 / (2.0 * spread * spread)).exp();
                         let sum = &mut sums[j * side + i];
                         sum[axis * 2] += w * s;
                         sum[axis * 2 + 1] += w;
@@ -494,6 +496,22 @@ fn trace(binary: &BitMatrix, size: usize, base: &Perspective, along_row: bool) -
         predicted = add(centre, step);
     }
     traced
+}
+
+/// Each knot's value averaged with its two neighbours each way (the first and last kept): the
+/// trace places each module to a fraction of a module; the warp is smoother than that.
+fn smoothed(knots: Vec<(f64, Xy)>) -> Vec<(f64, Xy)> {
+    let last = knots.len().saturating_sub(1);
+    (0..knots.len())
+        .map(|i| {
+            if i == 0 || i == last {
+                return knots[i];
+            }
+            let window = &knots[i.saturating_sub(2).max(1)..(i + 3).min(last)];
+            let sum = window.iter().fold([0.0, 0.0], |s, &(_, r)| add(s, r));
+            (knots[i].0, scale(sum, 1.0 / window.len() as f64))
+        })
+        .collect()
 }
 
 /// Piecewise-linear interpolation through sorted knots, flat beyond the first and last.

@@ -345,15 +345,16 @@ fn plain_sampling(binary: &BitMatrix, set: &FinderPatternSet) -> Option<Code> {
     })
 }
 
-/// Times a bent grid is moved to the edges its modules show before it is given up.
-const REFINEMENTS: usize = 3;
+/// How far (in modules) each refinement of a bent grid smooths the edges it measures: coarse
+/// first, to move whole regions that are off, then finer.
+const REFINEMENTS: [f64; 4] = [4.0, 3.0, 2.0, 2.0];
 
 /// The first code a bent grid through the finder patterns reads, as measured or refined.
 fn bent_sampling(binary: &BitMatrix, set: &FinderPatternSet) -> Option<Code> {
     crate::bent::grids(binary, set).find_map(|mut grid| {
-        (0..=REFINEMENTS).find_map(|pass| {
+        (0..=REFINEMENTS.len()).find_map(|pass| {
             if pass > 0 {
-                grid.refine(binary);
+                grid.refine(binary, REFINEMENTS[pass - 1]);
             }
             let bits = grid.bits(binary)?;
             let decoded = Decode(&bits).ok().filter(|d| d.isValid())?;
