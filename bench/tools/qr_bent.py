@@ -37,7 +37,7 @@ def main(directory: str, atelier_tsv: str) -> None:
             row[2] += int(result["bent"])
             row[3] += int(case["text"] in texts)
     order = {"flat": 0, "cylinder": 1, "wave": 2, "crumple": 3}
-    for surround, title in [("all", "every photo"), ("paper 4", "paper, 4-module border"), ("dark 1", "dark surface, 1-module border"), ("dark 0.5", "dark surface, half-module border")]:
+    for surround, title in [("all", "every photo"), ("paper 4", "paper, 4-module border"), ("dark 1", "dark surface, 1-module border"), ("dark 0.25", "dark surface, quarter-module border")]:
         print(f"\n{title}:\n")
         print("| warp | strength | photos | Atelier before | Atelier after | zxing-cpp |")
         print("|---|---|---|---|---|---|")

@@ -13,7 +13,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [verb, dir, rest @ ..] if verb == "make" => {
-            let seeds = rest.first().map_or(2, |s| s.parse().expect("SEEDS: a number"));
+            let seeds = rest
+                .first()
+                .map_or(2, |s| s.parse().expect("SEEDS: a number"));
             make(Path::new(dir), seeds)
         }
         [verb, dir] if verb == "read" => read(Path::new(dir)),

@@ -59,7 +59,7 @@ pub struct BentGrid {
 }
 
 /// Grids to try for the finder patterns `set` in `binary` (set = dark): the version its
-/// finder patterns' spacing suggests, then up to two each way.
+/// finder patterns' spacing suggests, then its neighbours.
 pub fn grids<'a>(
     binary: &'a BitMatrix,
     set: &'a FinderPatternSet,
@@ -71,13 +71,9 @@ pub fn grids<'a>(
     let versions: Vec<usize> = if top > 0.0 && left > 0.0 {
         let modules = (distance(tl, tr) / top + distance(tl, bl) / left) / 2.0 + 7.0;
         let version = ((modules - 17.0) / 4.0).round().clamp(1.0, 40.0) as usize;
-        // A bent symbol's edges are foreshortened: its finder patterns look small, its
-        // version large.
-        [0, -1, 1, -2, 2]
+        [version, version - 1, version + 1]
             .into_iter()
-            .map(|d| version as i64 + d)
             .filter(|v| (1..=40).contains(v))
-            .map(|v| v as usize)
             .collect()
     } else {
         Vec::new()
@@ -99,7 +95,12 @@ impl BentGrid {
     ) -> Option<BentGrid> {
         let size = 17 + 4 * version;
         let n = size as f64;
-        let finders = [[3.5, 3.5], [n - 3.5, 3.5], [n - 3.5, n - 3.5], [3.5, n - 3.5]];
+        let finders = [
+            [3.5, 3.5],
+            [n - 3.5, 3.5],
+            [n - 3.5, n - 3.5],
+            [3.5, n - 3.5],
+        ];
         let parallelogram = add(tr, sub(bl, tl));
         let base = Perspective::between(finders, [tl, tr, parallelogram, bl])?;
         let row = trace(binary, size, &base, true);
@@ -229,6 +230,22 @@ impl BentGrid {
         (m, residuals)
     }
 
+    /// The share of the modules whose colour the standard fixes (finder, timing and alignment
+    /// patterns) that `bits` has right: near 1 for a grid worth refining.
+    pub fn agreement(&self, bits: &BitMatrix) -> f64 {
+        let function = FunctionPatterns::of(self.size);
+        let (mut known, mut right) = (0u32, 0u32);
+        for y in 0..self.size {
+            for x in 0..self.size {
+                if let Some(dark) = function.colour(x, y) {
+                    known += 1;
+                    right += u32::from(bits.get(x as u32, y as u32) == dark);
+                }
+            }
+        }
+        f64::from(right) / f64::from(known.max(1))
+    }
+
     /// The symbol's modules sampled at their centres (set = dark), for the decoder.
     pub fn bits(&self, binary: &BitMatrix) -> Option<BitMatrix> {
         let mut bits = BitMatrix::with_single_dimension(self.size as u32).ok()?;
@@ -252,7 +269,11 @@ impl BentGrid {
         };
         let size = self.size;
         let function = FunctionPatterns::of(size);
-        let colour = |x: usize, y: usize| function.colour(x, y).unwrap_or_else(|| bits.get(x as u32, y as u32));
+        let colour = |x: usize, y: usize| {
+            function
+                .colour(x, y)
+                .unwrap_or_else(|| bits.get(x as u32, y as u32))
+        };
         let mut across = Vec::new();
         let mut down = Vec::new();
         for y in 0..size {
@@ -399,7 +420,12 @@ impl Shift {
     fn plus(&self, other: &Shift) -> Shift {
         Shift {
             side: self.side,
-            nodes: self.nodes.iter().zip(&other.nodes).map(|(&a, &b)| add(a, b)).collect(),
+            nodes: self
+                .nodes
+                .iter()
+                .zip(&other.nodes)
+                .map(|(&a, &b)| add(a, b))
+                .collect(),
         }
     }
 
@@ -466,7 +492,7 @@ fn trace(binary: &BitMatrix, size: usize, base: &Perspective, along_row: bool) -
             for t in [-1.0, -0.3, 0.0, 0.3, 1.0] {
                 for w in [-0.3, 0.0, 0.3] {
                     let p = add(add(q, scale(step, t)), scale(across, w));
-                    let expected = timing_is_dark(k as i64 + (t as f64).round() as i64, size as i64);
+                    let expected = timing_is_dark(k as i64 + t.round() as i64, size as i64);
                     matches += u32::from(is_dark(binary, p) == expected);
                 }
             }
@@ -540,7 +566,10 @@ fn bilinear(centres: &[f64], values: &[Vec<Xy>], x: f64, y: f64) -> Xy {
     };
     let ((i, s), (j, t)) = (cell(x), cell(y));
     let top = add(scale(values[j][i], 1.0 - s), scale(values[j][i + 1], s));
-    let bottom = add(scale(values[j + 1][i], 1.0 - s), scale(values[j + 1][i + 1], s));
+    let bottom = add(
+        scale(values[j + 1][i], 1.0 - s),
+        scale(values[j + 1][i + 1], s),
+    );
     add(scale(top, 1.0 - t), scale(bottom, t))
 }
 
@@ -592,10 +621,7 @@ mod tests {
         assert_eq!(interpolate(&knots, 2.0), [1.0, -1.0]);
         assert_eq!(interpolate(&knots, 0.0), [0.0, 0.0]);
         assert_eq!(interpolate(&knots, 9.0), [2.0, -2.0]);
-        let values = vec![
-            vec![[0.0, 0.0], [0.0, 0.0]],
-            vec![[0.0, 0.0], [4.0, 8.0]],
-        ];
+        let values = vec![vec![[0.0, 0.0], [0.0, 0.0]], vec![[0.0, 0.0], [4.0, 8.0]]];
         assert_eq!(bilinear(&[6.5, 18.5], &values, 12.5, 12.5), [1.0, 2.0]);
         assert_eq!(bilinear(&[6.5, 18.5], &values, 30.0, 30.0), [4.0, 8.0]);
     }

@@ -311,11 +311,8 @@ fn codes_in(binary: &BitMatrix, bent_grids: bool) -> Vec<Code> {
         if used.contains(&set.bl) || used.contains(&set.tl) || used.contains(&set.tr) {
             continue;
         }
-        let code = plain_sampling(binary, &set).or_else(|| {
-            bent_grids
-                .then(|| bent_sampling(binary, &set))
-                .flatten()
-        });
+        let code = plain_sampling(binary, &set)
+            .or_else(|| bent_grids.then(|| bent_sampling(binary, &set)).flatten());
         if let Some(code) = code {
             used.extend([set.bl, set.tl, set.tr]);
             codes.push(code);
@@ -349,14 +346,23 @@ fn plain_sampling(binary: &BitMatrix, set: &FinderPatternSet) -> Option<Code> {
 /// first, to move whole regions that are off, then finer.
 const REFINEMENTS: [f64; 4] = [4.0, 3.0, 2.0, 2.0];
 
+/// Share of the function patterns' modules a bent grid must sample right, as measured, to be
+/// refined at all: a wrong version or a grid lost on the way shows the timing pattern as noise.
+const WORTH_REFINING: f64 = 0.8;
+
 /// The first code a bent grid through the finder patterns reads, as measured or refined.
 fn bent_sampling(binary: &BitMatrix, set: &FinderPatternSet) -> Option<Code> {
     crate::bent::grids(binary, set).find_map(|mut grid| {
+        let mut hopeless = false;
         (0..=REFINEMENTS.len()).find_map(|pass| {
+            if hopeless {
+                return None;
+            }
             if pass > 0 {
                 grid.refine(binary, REFINEMENTS[pass - 1]);
             }
             let bits = grid.bits(binary)?;
+            hopeless = pass == 0 && grid.agreement(&bits) < WORTH_REFINING;
             let decoded = Decode(&bits).ok().filter(|d| d.isValid())?;
             Some(Code {
                 text: decoded.text(),

@@ -8,7 +8,7 @@
 //! input (a panic would trap the instance, which the host reports as a 500).
 
 pub mod batch;
-pub mod bent;
+mod bent;
 pub mod bilevel;
 mod bits;
 pub mod decode;

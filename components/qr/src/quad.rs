@@ -67,7 +67,9 @@ impl Perspective {
     fn after(&self, first: &Perspective) -> Perspective {
         let (a, b) = (&self.m, &first.m);
         Perspective {
-            m: std::array::from_fn(|r| std::array::from_fn(|c| (0..3).map(|k| a[r][k] * b[k][c]).sum())),
+            m: std::array::from_fn(|r| {
+                std::array::from_fn(|c| (0..3).map(|k| a[r][k] * b[k][c]).sum())
+            }),
         }
     }
 }

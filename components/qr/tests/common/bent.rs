@@ -29,8 +29,8 @@ pub enum Warp {
     Cylinder(f64),
     /// Rows and columns waving with this amplitude in modules, one period across the symbol.
     Wave(f64),
-    /// A crumpled sheet: a sum of random plane waves (a quarter to a whole symbol long), this
-    /// amplitude in modules at most.
+    /// A crumpled sheet: a sum of six random plane waves (a quarter to a whole symbol long),
+    /// each at most 0.4 × this amplitude in modules.
     Crumple(f64),
 }
 
@@ -206,7 +206,11 @@ impl Field {
             }
             Warp::Wave(a) => {
                 let k = std::f64::consts::TAU / self.n;
-                Some((x - a * (k * y + 0.7).sin(), y - a * (k * x + 1.9).sin(), 1.0))
+                Some((
+                    x - a * (k * y + 0.7).sin(),
+                    y - a * (k * x + 1.9).sin(),
+                    1.0,
+                ))
             }
             Warp::Crumple(_) => {
                 let (mut u, mut v, mut shade) = (x, y, 1.0);
@@ -223,7 +227,8 @@ impl Field {
 }
 
 /// The bench's set: every warp at every strength, versions 1, 2, 4, 6 and 10, a standard
-/// border on paper and a one-module border on a dark surface, `seeds` photos of each.
+/// border on paper and a border of one and of a quarter module on a dark surface, `seeds`
+/// photos of each.
 pub fn bench_cases(seeds: u64) -> Vec<Case> {
     let mut warps = vec![Warp::Flat];
     warps.extend([1.5, 1.0, 0.75, 0.6, 0.5].map(Warp::Cylinder));
@@ -232,7 +237,7 @@ pub fn bench_cases(seeds: u64) -> Vec<Case> {
     let mut cases = Vec::new();
     for warp in warps {
         for version in [1, 2, 4, 6, 10] {
-            for (border, dark_surround) in [(4.0, false), (1.0, true), (0.5, true)] {
+            for (border, dark_surround) in [(4.0, false), (1.0, true), (0.25, true)] {
                 for seed in 0..seeds {
                     cases.push(Case {
                         version,
