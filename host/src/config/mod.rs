@@ -124,6 +124,8 @@ pub struct ServerConfig {
     /// HTTP/2: streams the server may reset for a client's protocol errors before it closes the
     /// connection.
     pub http2_max_local_error_resets: usize,
+    /// Path of the web page (the built-in functions and the operator console); absent: none.
+    pub web_page: Option<String>,
 }
 
 /// `[server] tls`: PEM files, reloaded on SIGHUP.
@@ -150,6 +152,7 @@ impl Default for ServerConfig {
             http2_max_concurrent_streams: 128,
             http2_max_pending_resets: 20,
             http2_max_local_error_resets: 1024,
+            web_page: None,
         }
     }
 }
@@ -440,6 +443,24 @@ impl Manifest {
         if let Some(tls) = &mut server_config.tls {
             tls.cert = base.join(&tls.cert);
             tls.key = base.join(&tls.key);
+        }
+        if let Some(page) = &server_config.web_page {
+            let prefix = crate::routes::normalise_path(page)
+                .map_err(|e| at(None, format!("server.web_page {e}")))?;
+            let covering = functions.iter().find(|f| {
+                f.routes
+                    .iter()
+                    .any(|r| r.hosts.is_empty() && crate::routes::covers(&r.path, &prefix))
+            });
+            if let Some(f) = covering {
+                return Err(at(
+                    None,
+                    format!(
+                        "server.web_page {page:?} lies under a route of function {:?}: pick another path, or leave web_page out",
+                        f.name
+                    ),
+                ));
+            }
         }
         if server_config.http2_max_concurrent_streams == 0 {
             return Err(at(

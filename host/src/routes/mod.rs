@@ -50,7 +50,16 @@ pub fn tell_mount_point(headers: &mut http::HeaderMap, prefix: &str, path: &str)
 pub const MAX_PATH: usize = 256;
 
 /// Paths the host answers itself; no function may be routed at or under them.
-pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/admin", "/jobs"];
+pub const RESERVED_PATHS: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/admin",
+    "/jobs",
+    "/openapi.json",
+    "/docs",
+    "/_atelier",
+];
 
 /// One normalised (host, path prefix) pair.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -93,6 +102,11 @@ pub fn normalise_path(path: &str) -> Result<String, PathError> {
         });
     }
     Ok(trimmed.to_string())
+}
+
+/// Whether a route at `route` (as written in a manifest) takes requests for `prefix`.
+pub fn covers(route: &str, prefix: &str) -> bool {
+    normalise_path(route).is_ok_and(|r| within(prefix, &r))
 }
 
 /// Every scope of a route: one per host (lowercased), or one for every host.

@@ -25,6 +25,9 @@ impl Server {
         {
             return response;
         }
+        if let Some(response) = super::site::reserved(request.method(), request.uri().path()) {
+            return response;
+        }
         if let Some(response) = self
             .jobs_api(request.method(), request.uri().path(), request.headers())
             .await
@@ -55,6 +58,11 @@ impl Server {
             .resolve(host.as_deref(), request.uri().path())
             .map(|(d, prefix)| (d.clone(), prefix.to_string()))
         else {
+            let web_page = self.config.web_page.as_deref();
+            if let Some(page) = super::site::page(request.method(), request.uri().path(), web_page)
+            {
+                return page;
+            }
             let answer = reply::error(
                 StatusCode::NOT_FOUND,
                 "not_found",

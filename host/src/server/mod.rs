@@ -6,6 +6,7 @@
 //! - [`tenant_gate`]: a tenant function's key, rate and concurrency checks;
 //! - [`jobs`]: `Prefer: respond-async`, `/jobs/{id}`, running jobs, the result cache;
 //! - [`reply`]: JSON errors;
+//! - [`site`]: the web page, `/openapi.json` and `/docs`, embedded;
 //! - [`tls`]: TLS on the listener (rustls, ALPN h2/http1.1, reloaded on SIGHUP).
 //!
 //! Invariants: the listener is bound before functions are loaded, so `/healthz` answers at once
@@ -21,6 +22,7 @@ mod jobs;
 pub mod limits;
 mod ops;
 pub mod reply;
+mod site;
 mod tenant_gate;
 pub mod tls;
 
