@@ -514,6 +514,25 @@ mod tests {
     }
 
     #[test]
+    fn the_web_page_needs_a_path_no_function_takes() {
+        let with = |page: &str, route: &str| {
+            let text = format!("[server]\nweb_page = {page:?}\n\n[[function]]\nname = \"a\"\ncomponent = \"a.wasm\"\nroutes = [{{ path = {route:?} }}]\n");
+            Manifest::parse(&text, "m.toml", Path::new(".")).map(|m| m.server.web_page)
+        };
+        assert_eq!(with("/", "/a").unwrap().as_deref(), Some("/"));
+        assert_eq!(with("/ui", "/ui2").unwrap().as_deref(), Some("/ui"));
+        for (page, route) in [("/", "/"), ("/ui", "/ui"), ("/ui/app", "/ui")] {
+            let err = with(page, route).unwrap_err().to_string();
+            assert!(err.contains("lies under a route of function \"a\""), "{err}");
+        }
+        for page in ["/admin", "/docs", "ui", "/a/../b"] {
+            let err = with(page, "/a").unwrap_err().to_string();
+            assert!(err.contains("server.web_page"), "{page}: {err}");
+        }
+        assert_eq!(Manifest::embedded().unwrap().server.web_page.as_deref(), Some("/"));
+    }
+
+    #[test]
     fn errors_name_origin_and_line() {
         let text = "[[function]]\nname = \"a\"\ncomponent = \"a.wasm\"\nroutes = [{ path = \"/a\" }]\n\n[[function]]\nname = \"a\"\ncomponent = \"b.wasm\"\nroutes = [{ path = \"/b\" }]\n";
         let err = Manifest::parse(text, "m.toml", Path::new("."))
