@@ -102,6 +102,59 @@ fn sizes_lists_the_presets() {
     ] {
         find(id);
     }
+    assert!(sizes.len() >= 20, "{} sizes", sizes.len());
+    for size in sizes {
+        let backgrounds = size["backgrounds"].as_array().unwrap();
+        assert!(!backgrounds.is_empty(), "{size}");
+        assert_eq!(size["default_bg"], backgrounds[0]);
+        assert!(size["source_url"].as_str().unwrap().starts_with("https://"));
+    }
+    assert_eq!(us["default_bg"], "white");
+}
+
+#[test]
+fn a_standard_gets_its_own_background_and_a_forbidden_one_is_flagged() {
+    let server = Server::start(&manifest());
+    // Asked for nothing but the size, a U.S. passport photo is white (it came out blue before).
+    let plain = idphoto(
+        &server,
+        "size=us-passport&format=png",
+        &portrait("fr_obama.jpg"),
+    );
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    assert_eq!(plain.header("x-idphoto-warnings"), None);
+    let img = image::load_from_memory(&plain.body).unwrap().to_rgb8();
+    assert_eq!(img.get_pixel(2, 2).0, [255, 255, 255]);
+    // Blue is not accepted: made as asked, with a warning in the header and in JSON.
+    let blue = idphoto(
+        &server,
+        "size=us-passport&bg=blue",
+        &portrait("fr_obama.jpg"),
+    );
+    assert_eq!(blue.status, 200);
+    assert_eq!(
+        blue.header("x-idphoto-warnings"),
+        Some("background_not_accepted")
+    );
+    let json = call(
+        "POST",
+        &server.url("/idphoto?size=france-id&bg=white"),
+        &[("accept", "application/json")],
+        Some(&portrait("fr_obama.jpg")),
+    )
+    .json();
+    assert_eq!(
+        json["warnings"],
+        serde_json::json!(["background_not_accepted"])
+    );
+    let fine = call(
+        "POST",
+        &server.url("/idphoto?size=france-id"),
+        &[("accept", "application/json")],
+        Some(&portrait("fr_obama.jpg")),
+    )
+    .json();
+    assert_eq!(fine["warnings"], serde_json::json!([]));
 }
 
 #[test]

@@ -144,6 +144,9 @@ fn sizes() -> Response {
                 "mm": { "width": p.width_mm, "height": p.height_mm },
                 "dpi": p.dpi,
                 "head": p.head,
+                "backgrounds": p.backgrounds,
+                "default_bg": p.backgrounds[0],
+                "source_url": p.source_url,
             })
         })
         .collect();
@@ -233,6 +236,7 @@ fn make(req: &Request) -> Response {
     };
     let g = &finished.geometry;
     let face_box = g.face.map(|v| v.round() as i64);
+    let warnings: Vec<&str> = options.warnings.iter().map(|w| w.code()).collect();
     let wants_json = req
         .header("accept")
         .is_some_and(|a| a.contains("application/json"));
@@ -253,11 +257,12 @@ fn make(req: &Request) -> Response {
                 "segmented": { "x": segmented.x, "y": segmented.y, "width": segmented.width, "height": segmented.height },
                 "placement": placement.0,
                 "rules": options.preset.head,
+                "warnings": warnings,
             }),
         )
         .with_header("server-timing", timing.header());
     }
-    Response::bytes(finished.content_type, finished.bytes)
+    let response = Response::bytes(finished.content_type, finished.bytes)
         .with_header("server-timing", timing.header())
         .with_header("x-idphoto-size", options.preset.id)
         .with_header("x-idphoto-dpi", options.dpi.to_string())
@@ -283,5 +288,10 @@ fn make(req: &Request) -> Response {
                 "{},{},{},{}",
                 segmented.x, segmented.y, segmented.width, segmented.height
             ),
-        )
+        );
+    if warnings.is_empty() {
+        response
+    } else {
+        response.with_header("x-idphoto-warnings", warnings.join(","))
+    }
 }

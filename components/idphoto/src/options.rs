@@ -52,6 +52,24 @@ pub struct Options {
     pub matte: bool,
     /// Segmentation model; the host's default when absent.
     pub model: Option<String>,
+    /// What the photo will have that its standard does not accept.
+    pub warnings: Vec<Warning>,
+}
+
+/// Something a finished photo has that a demanding reader would want to know: answered in
+/// `x-idphoto-warnings` (comma-separated) and the JSON `warnings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    /// The background colour is not one the size's standard accepts.
+    BackgroundNotAccepted,
+}
+
+impl Warning {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Warning::BackgroundNotAccepted => "background_not_accepted",
+        }
+    }
 }
 
 pub use atelier_guest::ParamError;
@@ -198,8 +216,14 @@ impl Options {
         }
         let dpi = number::<u32>(fields, "dpi", 72, 1200)?;
         let preset = size(fields, dpi)?;
+        let named = |name: &str| {
+            BACKGROUNDS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, rgb)| *rgb)
+        };
         let bg = match value(fields, "bg") {
-            None => BACKGROUNDS[0].1,
+            None => named(preset.backgrounds[0]).unwrap_or(BACKGROUNDS[0].1),
             Some(s) => parse_colour(s).ok_or_else(|| {
                 let names: Vec<_> = BACKGROUNDS.iter().map(|(n, _)| *n).collect();
                 ParamError::new(
@@ -272,6 +296,16 @@ impl Options {
         {
             return Err(ParamError::new("model", "give a model name"));
         }
+        // A cut-out has no background to judge.
+        let accepted = preset
+            .backgrounds
+            .iter()
+            .any(|name| named(name) == Some(bg));
+        let warnings = if matte || accepted {
+            Vec::new()
+        } else {
+            vec![Warning::BackgroundNotAccepted]
+        };
         Ok(Options {
             dpi: dpi.unwrap_or(preset.dpi),
             preset,
@@ -283,6 +317,7 @@ impl Options {
             layout,
             matte,
             model,
+            warnings,
         })
     }
 }
@@ -290,6 +325,29 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_standard_chooses_the_background_and_judges_a_chosen_one() {
+        let us = parse("size=us-passport").unwrap();
+        assert_eq!(us.bg, [0xff, 0xff, 0xff]);
+        assert!(us.warnings.is_empty());
+        let blue = parse("size=us-passport&bg=blue").unwrap();
+        assert_eq!(blue.warnings, [Warning::BackgroundNotAccepted]);
+        assert!(parse("size=us-passport&bg=ffffff")
+            .unwrap()
+            .warnings
+            .is_empty());
+        assert_eq!(parse("size=cn-1inch").unwrap().bg, [0x43, 0x8e, 0xdb]);
+        assert!(parse("size=cn-1inch&bg=red").unwrap().warnings.is_empty());
+        assert_eq!(
+            parse("size=france-id&bg=white").unwrap().warnings,
+            [Warning::BackgroundNotAccepted]
+        );
+        assert!(parse("size=france-id&bg=white&matte=true&format=png")
+            .unwrap()
+            .warnings
+            .is_empty());
+    }
 
     fn parse(q: &str) -> Result<Options, ParamError> {
         let fields: Vec<(String, String)> = q

@@ -53,7 +53,19 @@ pub struct Preset {
     pub height_mm: f32,
     pub dpi: u32,
     pub head: HeadRule,
+    /// Background colours the standard accepts (names of `options::BACKGROUNDS`), the one a
+    /// photo gets without `bg` first.
+    pub backgrounds: &'static [&'static str],
+    /// Where the rules are published.
+    pub source_url: &'static str,
 }
+
+/// Backgrounds Chinese studios offer for inch photos (résumés, exams, forms): blue first.
+const STUDIO_COLOURS: &[&str] = &["blue", "white", "red"];
+/// A white background only.
+const WHITE: &[&str] = &["white"];
+/// "Plain, light-coloured": ICAO 9303's wording, as most passport offices repeat it.
+const LIGHT: &[&str] = &["white", "light-gray", "light-blue"];
 
 /// Common studio practice for Chinese "inch" photos: no national standard fixes the head, the
 /// usual guidance is a head of about 55–60% of the height with a 6–12% gap above the hair.
@@ -83,6 +95,7 @@ const fn at_300_dpi(
     (id, name_en, name_zh): (&'static str, &'static str, &'static str),
     (width_mm, height_mm): (f32, f32),
     head: HeadRule,
+    (backgrounds, source_url): (&'static [&'static str], &'static str),
 ) -> Preset {
     Preset {
         id,
@@ -94,18 +107,24 @@ const fn at_300_dpi(
         height_mm,
         dpi: 300,
         head,
+        backgrounds,
+        source_url,
     }
 }
+
+/// Chinese studio practice has no single publisher; the national standard for photo sizes.
+const CN_STUDIO_SOURCE: &str = "https://openstd.samr.gov.cn/";
+const ICAO_9303: &str = "https://www.icao.int/publications/pages/publication.aspx?docnum=9303";
 
 /// Every preset, in the order `GET /idphoto/sizes` lists them.
 pub const PRESETS: &[Preset] = &[
     // Chinese photo sizes as sold by studios: 1 inch 25x35 mm (295x413 px at 300 dpi) etc.
-    at_300_dpi(("cn-1inch", "1 inch", "一寸"), (25.0, 35.0), CN_STUDIO),
-    at_300_dpi(("cn-small-1inch", "small 1 inch", "小一寸"), (22.0, 32.0), CN_STUDIO),
-    at_300_dpi(("cn-large-1inch", "large 1 inch", "大一寸"), (33.0, 48.0), CN_STUDIO),
-    at_300_dpi(("cn-2inch", "2 inch", "二寸"), (35.0, 49.0), CN_STUDIO),
-    at_300_dpi(("cn-large-2inch", "large 2 inch", "大二寸"), (35.0, 53.0), CN_STUDIO),
-    at_300_dpi(("cn-small-2inch", "small 2 inch", "小二寸"), (35.0, 45.0), CN_STUDIO),
+    at_300_dpi(("cn-1inch", "1 inch", "一寸"), (25.0, 35.0), CN_STUDIO, (STUDIO_COLOURS, CN_STUDIO_SOURCE)),
+    at_300_dpi(("cn-small-1inch", "small 1 inch", "小一寸"), (22.0, 32.0), CN_STUDIO, (STUDIO_COLOURS, CN_STUDIO_SOURCE)),
+    at_300_dpi(("cn-large-1inch", "large 1 inch", "大一寸"), (33.0, 48.0), CN_STUDIO, (STUDIO_COLOURS, CN_STUDIO_SOURCE)),
+    at_300_dpi(("cn-2inch", "2 inch", "二寸"), (35.0, 49.0), CN_STUDIO, (STUDIO_COLOURS, CN_STUDIO_SOURCE)),
+    at_300_dpi(("cn-large-2inch", "large 2 inch", "大二寸"), (35.0, 53.0), CN_STUDIO, (STUDIO_COLOURS, CN_STUDIO_SOURCE)),
+    at_300_dpi(("cn-small-2inch", "small 2 inch", "小二寸"), (35.0, 45.0), CN_STUDIO, (STUDIO_COLOURS, CN_STUDIO_SOURCE)),
     // GA 461-2004 (resident ID card photos): 26x32 mm, 358x441 px at 350 dpi, the hair 7-21 px
     // below the top edge, head width about 207 px (a head of roughly 61-70% of the height).
     Preset {
@@ -121,8 +140,10 @@ pub const PRESETS: &[Preset] = &[
             head: Range::new(0.61, 0.70),
             top: Range::new(7.0 / 441.0, 21.0 / 441.0),
             eyes_from_bottom: None,
-            source: "GA 461-2004: hair top 7-21 px from the top edge, head width about 207 px",
+            source: "GA 461-2004: hair top 7-21 px from the top edge, head width about 207 px, white background",
         },
+        backgrounds: WHITE,
+        source_url: "https://openstd.samr.gov.cn/",
     },
     // Chinese passport (exit-entry administration): 33x48 mm, crown to chin 28-33 mm, crown
     // 3-5 mm below the top edge.
@@ -133,8 +154,9 @@ pub const PRESETS: &[Preset] = &[
             head: Range::new(28.0 / 48.0, 33.0 / 48.0),
             top: Range::new(3.0 / 48.0, 5.0 / 48.0),
             eyes_from_bottom: None,
-            source: "Chinese passport: head 28-33 mm of 48 mm, crown 3-5 mm below the top edge",
+            source: "Chinese passport: head 28-33 mm of 48 mm, crown 3-5 mm below the top edge, white background",
         },
+        (WHITE, "https://www.nia.gov.cn/"),
     ),
     // U.S. Department of State: 2x2 in (600x600 px), head 1-1 3/8 in (50-69%), eyes 1 1/8-1 3/8
     // in from the bottom (56-69%).
@@ -145,13 +167,18 @@ pub const PRESETS: &[Preset] = &[
             head: Range::new(0.50, 0.69),
             top: Range::new(0.04, 0.14),
             eyes_from_bottom: Some(Range::new(0.56, 0.69)),
-            source: "U.S. State Department: head 1-1 3/8 in of 2 in, eyes 1 1/8-1 3/8 in from the bottom",
+            source: "U.S. State Department: head 1-1 3/8 in of 2 in, eyes 1 1/8-1 3/8 in from the bottom, white or off-white background",
         },
+        (
+            WHITE,
+            "https://travel.state.gov/content/travel/en/passports/how-apply/photos.html",
+        ),
     ),
     at_300_dpi(
         ("schengen", "Schengen visa", "申根签证"),
         (35.0, 45.0),
         ICAO_35X45,
+        (LIGHT, ICAO_9303),
     ),
     // HM Passport Office: 35x45 mm, head 29-34 mm from chin to crown.
     at_300_dpi(
@@ -161,14 +188,16 @@ pub const PRESETS: &[Preset] = &[
             head: Range::new(29.0 / 45.0, 34.0 / 45.0),
             top: Range::new(0.04, 0.11),
             eyes_from_bottom: None,
-            source: "HM Passport Office: chin to crown 29-34 mm of 45 mm",
+            source: "HM Passport Office: chin to crown 29-34 mm of 45 mm, plain cream or light grey background",
         },
+        (&["light-gray", "gray"], "https://www.gov.uk/photos-for-passports"),
     ),
     // Korean passport and visa photos follow ICAO: 35x45 mm, crown to chin 32-36 mm.
     at_300_dpi(
         ("korea-visa", "Korean visa", "韩国签证"),
         (35.0, 45.0),
         ICAO_35X45,
+        (WHITE, "https://www.passport.go.kr/"),
     ),
     // CET (college English test) registration photos are specified in pixels: 144x192.
     Preset {
@@ -181,7 +210,111 @@ pub const PRESETS: &[Preset] = &[
         height_mm: 192.0 * 25.4 / 300.0,
         dpi: 300,
         head: CN_STUDIO,
+        backgrounds: &["blue", "white"],
+        source_url: "https://cet.neea.edu.cn/",
     },
+    // Chinese visa (visa application service centres): 33x48 mm, head 28-33 mm, crown 3-5 mm
+    // below the top edge, white background.
+    at_300_dpi(
+        ("cn-visa", "Chinese visa", "中国签证"),
+        (33.0, 48.0),
+        HeadRule {
+            head: Range::new(28.0 / 48.0, 33.0 / 48.0),
+            top: Range::new(3.0 / 48.0, 5.0 / 48.0),
+            eyes_from_bottom: None,
+            source: "Chinese visa: head 28-33 mm of 48 mm, crown 3-5 mm below the top edge, white background",
+        },
+        (WHITE, "https://www.visaforchina.cn/"),
+    ),
+    // Chinese driving licence: small 1 inch (22x32 mm) on white.
+    at_300_dpi(
+        ("cn-driving-licence", "Chinese driving licence", "驾驶证"),
+        (22.0, 32.0),
+        HeadRule {
+            source: "Chinese driving licence (GA 482): small 1 inch, white background; head as studio practice",
+            ..CN_STUDIO
+        },
+        (WHITE, "https://gab.122.gov.cn/"),
+    ),
+    // Canada (IRCC): 50x70 mm, chin to crown 31-36 mm, plain white or light background.
+    at_300_dpi(
+        ("canada-passport", "Canadian passport", "加拿大护照"),
+        (50.0, 70.0),
+        HeadRule {
+            head: Range::new(31.0 / 70.0, 36.0 / 70.0),
+            top: Range::new(0.05, 0.15),
+            eyes_from_bottom: None,
+            source: "IRCC: 50x70 mm, chin to crown 31-36 mm, plain white or light-coloured background",
+        },
+        (
+            LIGHT,
+            "https://www.canada.ca/en/immigration-refugees-citizenship/services/canadian-passports/photos.html",
+        ),
+    ),
+    // Australian Passport Office: 35-40 x 45-50 mm, chin to crown 32-36 mm, plain white or
+    // light grey background.
+    at_300_dpi(
+        ("australia-passport", "Australian passport", "澳大利亚护照"),
+        (35.0, 45.0),
+        HeadRule {
+            source: "Australian Passport Office: chin to crown 32-36 mm, plain white or light grey background",
+            ..ICAO_35X45
+        },
+        (
+            &["white", "light-gray"],
+            "https://www.passports.gov.au/getting-passport-how-it-works/photo-guidelines",
+        ),
+    ),
+    // India (Ministry of External Affairs): 2x2 in, head 1-1 3/8 in, plain white background.
+    at_300_dpi(
+        ("india-passport", "Indian passport and visa", "印度护照/签证"),
+        (50.8, 50.8),
+        HeadRule {
+            head: Range::new(0.50, 0.69),
+            top: Range::new(0.04, 0.14),
+            eyes_from_bottom: None,
+            source: "Passport Seva: 2x2 in, head 1-1 3/8 in from chin to crown, plain white background",
+        },
+        (WHITE, "https://www.passportindia.gov.in/"),
+    ),
+    // Japan (MOFA): 35x45 mm, chin to crown 34 mm ± 2, plain background.
+    at_300_dpi(
+        ("japan-passport", "Japanese passport", "日本护照"),
+        (35.0, 45.0),
+        HeadRule {
+            source: "MOFA Japan: 35x45 mm, chin to crown 32-36 mm (34 ± 2), plain light background",
+            ..ICAO_35X45
+        },
+        (LIGHT, "https://www.mofa.go.jp/mofaj/toko/passport/ic_photo.html"),
+    ),
+    // Germany (Bundesdruckerei's photo sample chart): 35x45 mm, 32-36 mm, neutral light grey
+    // background preferred.
+    at_300_dpi(
+        ("germany-id", "German ID card and passport", "德国身份证/护照"),
+        (35.0, 45.0),
+        HeadRule {
+            source: "Bundesdruckerei photo sample chart: chin to crown 32-36 mm, uniform light background, neutral grey preferred",
+            ..ICAO_35X45
+        },
+        (
+            &["light-gray", "white", "light-blue"],
+            "https://www.personalausweisportal.de/",
+        ),
+    ),
+    // France (service-public.fr): 35x45 mm, 32-36 mm, plain light background (light blue,
+    // light grey), white forbidden.
+    at_300_dpi(
+        ("france-id", "French ID card and passport", "法国身份证/护照"),
+        (35.0, 45.0),
+        HeadRule {
+            source: "service-public.fr: chin to crown 32-36 mm, plain light background (light blue, light grey), white forbidden",
+            ..ICAO_35X45
+        },
+        (
+            &["light-gray", "light-blue"],
+            "https://www.service-public.fr/particuliers/vosdroits/F10619",
+        ),
+    ),
 ];
 
 /// The default preset.
@@ -204,6 +337,8 @@ pub fn custom(width_px: u32, height_px: u32, dpi: u32) -> Preset {
         height_mm: height_px as f32 * 25.4 / dpi as f32,
         dpi,
         head: CN_STUDIO,
+        backgrounds: STUDIO_COLOURS,
+        source_url: CN_STUDIO_SOURCE,
     }
 }
 
@@ -235,5 +370,25 @@ mod tests {
             assert!(r.head.max + r.top.max < 1.0, "{}", p.id);
         }
         assert!(PRESETS.iter().all(|p| find(p.id) == Some(p)));
+    }
+
+    #[test]
+    fn at_least_twenty_standards_each_with_its_backgrounds_and_source() {
+        assert!(PRESETS.len() >= 20, "{} presets", PRESETS.len());
+        for p in PRESETS {
+            assert!(!p.backgrounds.is_empty(), "{}", p.id);
+            for bg in p.backgrounds {
+                assert!(
+                    crate::options::BACKGROUNDS
+                        .iter()
+                        .any(|(name, _)| name == bg),
+                    "{}: unknown background {bg}",
+                    p.id
+                );
+            }
+            assert!(p.source_url.starts_with("https://"), "{}", p.id);
+        }
+        assert_eq!(find("us-passport").unwrap().backgrounds[0], "white");
+        assert!(!find("france-id").unwrap().backgrounds.contains(&"white"));
     }
 }

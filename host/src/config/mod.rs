@@ -523,13 +523,19 @@ mod tests {
         assert_eq!(with("/ui", "/ui2").unwrap().as_deref(), Some("/ui"));
         for (page, route) in [("/", "/"), ("/ui", "/ui"), ("/ui/app", "/ui")] {
             let err = with(page, route).unwrap_err().to_string();
-            assert!(err.contains("lies under a route of function \"a\""), "{err}");
+            assert!(
+                err.contains("lies under a route of function \"a\""),
+                "{err}"
+            );
         }
         for page in ["/admin", "/docs", "ui", "/a/../b"] {
             let err = with(page, "/a").unwrap_err().to_string();
             assert!(err.contains("server.web_page"), "{page}: {err}");
         }
-        assert_eq!(Manifest::embedded().unwrap().server.web_page.as_deref(), Some("/"));
+        assert_eq!(
+            Manifest::embedded().unwrap().server.web_page.as_deref(),
+            Some("/")
+        );
     }
 
     #[test]
