@@ -660,3 +660,27 @@ fn wide_gamut_photos_come_out_in_srgb() {
         "untagged: {untagged:?} vs {reference:?}"
     );
 }
+
+#[test]
+fn hair_touching_the_top_edge_is_made_with_a_warning_unless_strict() {
+    let server = Server::start(&manifest());
+    let obama = image::load_from_memory(&portrait("fr_obama.jpg")).unwrap();
+    let (_, crown_ratio, _) = remeasure(&server, &png_bytes(&obama));
+    let crown = (crown_ratio * obama.height() as f32) as u32;
+    // The photo cut 3 px into the hair: a few pixels of a 390 px head are missing.
+    let cut = obama.crop_imm(0, crown + 3, obama.width(), obama.height() - crown - 3);
+    let photo = png_bytes(&cut);
+    let made = idphoto(&server, "size=cn-1inch&format=png", &photo);
+    assert_eq!(made.status, 200, "{}", made.text());
+    assert_eq!(made.header("x-idphoto-warnings"), Some("crown_touches_top"));
+    // The geometry holds on the output, measured again: background above the hair.
+    let (head, top, _) = remeasure(&server, &made.body);
+    let rule = (0.52..=0.64, 0.06..=0.12);
+    assert!(
+        rule.0.contains(&head) && rule.1.contains(&top),
+        "head {head}, top {top}"
+    );
+    let strict = idphoto(&server, "size=cn-1inch&strict=true", &photo);
+    assert_eq!(strict.status, 422);
+    assert_eq!(strict.json()["error"]["code"], "head_cut_off");
+}

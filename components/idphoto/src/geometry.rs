@@ -23,6 +23,12 @@ const MIN_HEADROOM: i32 = 2;
 const FOREGROUND: u8 = 128;
 /// A face smaller than this share of the largest one is background (a poster, a passer-by).
 const BYSTANDER: f32 = 0.4;
+/// Where the top of the head usually is: this many face-box heights above the eye line
+/// (YuNet's box; 0.56 measured on fr_obama, hair included).
+const CROWN_ABOVE_EYES: f32 = 0.55;
+/// Share of the head that may lie above the photo's top edge: the photo is made with
+/// background there (and the warning `crown_touches_top`); more is `head_cut_off`.
+const MAX_CROWN_MISSING: f32 = 0.03;
 
 /// A detected face in source pixels; landmarks in YuNet's order: the eye on the image's left,
 /// the other eye, nose tip, mouth corners.
@@ -100,6 +106,9 @@ pub struct Placement {
     pub scale: f32,
     /// `v` of the crown (negative: above the eyes).
     pub crown_v: f32,
+    /// The hair reaches the photo's top edge: the crown is where the face says it is, the
+    /// part above the edge becomes background.
+    pub crown_touches_top: bool,
     /// `v` of the chin.
     pub chin_v: f32,
     /// Output row of the crown.
@@ -204,14 +213,21 @@ impl Matte<'_> {
 }
 
 /// Finds the crown: walking up from the eye line along columns across the middle of the face,
-/// the highest point of the person reached before a clear gap of background.
-fn crown_v(matte: &Matte, eyes: [f32; 2], right: [f32; 2], face: &FaceBox) -> Result<f32, Refusal> {
+/// the highest point of the person reached before a clear gap of background; and whether a
+/// column ran into the photo's top edge on the person.
+fn crown_v(
+    matte: &Matte,
+    eyes: [f32; 2],
+    right: [f32; 2],
+    face: &FaceBox,
+) -> Result<(f32, bool), Refusal> {
     let down = [-right[1], right[0]];
     let half = (0.35 * face.width).max(2.0) as i32;
     let gap = (0.08 * face.height).max(3.0) as i32;
     let limit = (3.0 * face.height) as i32;
     let mut crown = f32::MAX;
     let mut on_person = 0;
+    let mut touches_edge = false;
     for du in -half..=half {
         let at = |v: i32| {
             let (u, v) = (du as f32, v as f32);
@@ -229,7 +245,10 @@ fn crown_v(matte: &Matte, eyes: [f32; 2], right: [f32; 2], face: &FaceBox) -> Re
             v -= 1;
             match at(v) {
                 // The edge right above person pixels: the hair runs off the photo.
-                None if background_run < MIN_HEADROOM => return Err(Refusal::HeadCutOff("top")),
+                None if background_run < MIN_HEADROOM => {
+                    touches_edge = true;
+                    break;
+                }
                 None => break,
                 Some(true) => {
                     top = v;
@@ -251,17 +270,20 @@ fn crown_v(matte: &Matte, eyes: [f32; 2], right: [f32; 2], face: &FaceBox) -> Re
     if on_person < half {
         return Err(Refusal::NoPerson);
     }
-    Ok(crown)
+    Ok((crown, touches_edge))
 }
 
 /// Computes the placement of `face` in an output of the preset's size. `extra_tilt_deg` is
-/// added to the eye line's angle (a residual measured on a first, levelled attempt).
+/// added to the eye line's angle (a residual measured on a first, levelled attempt). Hair
+/// running off the top edge is accepted when the head the face implies lies at most
+/// [`MAX_CROWN_MISSING`] above the edge, unless `strict`.
 pub fn place(
     face: &FaceBox,
     matte: &Matte,
     preset: &Preset,
     (width, height): (u32, u32),
     extra_tilt_deg: f32,
+    strict: bool,
 ) -> Result<Placement, Refusal> {
     let [left_eye, right_eye] = [face.landmarks[0], face.landmarks[1]];
     let eyes = [
@@ -289,9 +311,18 @@ pub fn place(
     if face.y + face.height > h {
         return Err(Refusal::HeadCutOff("bottom"));
     }
-    let crown_v = crown_v(matte, eyes, right, face)?;
+    let (mut crown_v, crown_touches_top) = crown_v(matte, eyes, right, face)?;
     let chin = [face.x + face.width / 2.0, face.y + face.height];
     let chin_v = dot(sub(chin, eyes), down);
+    if crown_touches_top {
+        // How far above the edge the head the face implies would reach.
+        let expected = -CROWN_ABOVE_EYES * face.height;
+        let missing = crown_v - expected;
+        if strict || missing > MAX_CROWN_MISSING * (chin_v - expected) {
+            return Err(Refusal::HeadCutOff("top"));
+        }
+        crown_v = crown_v.min(expected);
+    }
     let head_src = chin_v - crown_v;
     let rule = &preset.head;
     let out_h = height as f32;
@@ -315,6 +346,7 @@ pub fn place(
         right,
         scale,
         crown_v,
+        crown_touches_top,
         chin_v,
         crown_y: top * out_h,
         width,
@@ -369,7 +401,7 @@ mod tests {
             height: 800,
         };
         for p in presets::PRESETS {
-            let placement = place(&face, &matte, p, (p.width_px, p.height_px), 0.0).unwrap();
+            let placement = place(&face, &matte, p, (p.width_px, p.height_px), 0.0, false).unwrap();
             let got = placement.achieved(&face);
             assert!(p.head.head.contains(got.head_ratio), "{}: {got:?}", p.id);
             assert!(p.head.top.contains(got.top_ratio), "{}: {got:?}", p.id);
@@ -390,15 +422,29 @@ mod tests {
 
     #[test]
     fn refusals() {
+        let p = presets::find("cn-1inch").unwrap();
+        // The hair just reaches the top edge: made, with the warning; refused when strict.
         let (alpha, face) = portrait(600, 800, 0.0, 300.0, 300.0);
         let matte = Matte {
             alpha: &alpha,
             width: 600,
             height: 800,
         };
-        let p = presets::find("cn-1inch").unwrap();
+        let touching = place(&face, &matte, p, (295, 413), 0.0, false).unwrap();
+        assert!(touching.crown_touches_top);
         assert_eq!(
-            place(&face, &matte, p, (295, 413), 0.0),
+            place(&face, &matte, p, (295, 413), 0.0, true),
+            Err(Refusal::HeadCutOff("top"))
+        );
+        // A sixth of the head above the edge: refused.
+        let (alpha, face) = portrait(600, 800, -60.0, 300.0, 300.0);
+        let matte = Matte {
+            alpha: &alpha,
+            width: 600,
+            height: 800,
+        };
+        assert_eq!(
+            place(&face, &matte, p, (295, 413), 0.0, false),
             Err(Refusal::HeadCutOff("top"))
         );
         let (alpha, face) = portrait(600, 800, 300.0, 340.0, 300.0);
@@ -408,7 +454,7 @@ mod tests {
             height: 800,
         };
         assert!(matches!(
-            place(&face, &matte, p, (295, 413), 0.0),
+            place(&face, &matte, p, (295, 413), 0.0, false),
             Err(Refusal::FaceTooSmall { .. })
         ));
         let empty = vec![0u8; 600 * 800];
@@ -419,7 +465,7 @@ mod tests {
             height: 800,
         };
         assert_eq!(
-            place(&face, &matte, p, (295, 413), 0.0),
+            place(&face, &matte, p, (295, 413), 0.0, false),
             Err(Refusal::NoPerson)
         );
     }
@@ -434,7 +480,7 @@ mod tests {
             height: 800,
         };
         let p = presets::find("cn-1inch").unwrap();
-        let placement = place(&face, &matte, p, (295, 413), 0.0).unwrap();
+        let placement = place(&face, &matte, p, (295, 413), 0.0, false).unwrap();
         assert!(placement.tilt_deg > 11.0 && placement.tilt_deg < 14.0);
         let [l, r] = [face.landmarks[0], face.landmarks[1]].map(|e| placement.to_output(e));
         assert!((l[1] - r[1]).abs() < 0.01, "{l:?} {r:?}");

@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::geometry::{self, FaceBox};
-use crate::options::Options;
+use crate::options::{Options, Warning};
 use crate::photo::{self, PhotoError};
 use crate::presets;
 use crate::region::{Region, MODEL_SIDE};
@@ -101,8 +101,8 @@ fn placed_region(
         height: size.1,
     };
     let out = (options.preset.width_px, options.preset.height_px);
-    let placement =
-        geometry::place(face, &matte, &options.preset, out, 0.0).map_err(|_| "refused")?;
+    let placement = geometry::place(face, &matte, &options.preset, out, 0.0, options.strict)
+        .map_err(|_| "refused")?;
     Ok(Region::around_crop(&placement, face, size))
 }
 
@@ -236,7 +236,10 @@ fn make(req: &Request) -> Response {
     };
     let g = &finished.geometry;
     let face_box = g.face.map(|v| v.round() as i64);
-    let warnings: Vec<&str> = options.warnings.iter().map(|w| w.code()).collect();
+    let mut warnings: Vec<&str> = options.warnings.iter().map(|w| w.code()).collect();
+    if finished.crown_touches_top {
+        warnings.push(Warning::CrownTouchesTop.code());
+    }
     let wants_json = req
         .header("accept")
         .is_some_and(|a| a.contains("application/json"));

@@ -54,6 +54,8 @@ pub struct Options {
     pub model: Option<String>,
     /// What the photo will have that its standard does not accept.
     pub warnings: Vec<Warning>,
+    /// Refuse hair that runs off the top edge instead of making the photo with a warning.
+    pub strict: bool,
 }
 
 /// Something a finished photo has that a demanding reader would want to know: answered in
@@ -62,12 +64,15 @@ pub struct Options {
 pub enum Warning {
     /// The background colour is not one the size's standard accepts.
     BackgroundNotAccepted,
+    /// The hair ran off the photo's top edge; the little missing is background now.
+    CrownTouchesTop,
 }
 
 impl Warning {
     pub fn code(&self) -> &'static str {
         match self {
             Warning::BackgroundNotAccepted => "background_not_accepted",
+            Warning::CrownTouchesTop => "crown_touches_top",
         }
     }
 }
@@ -89,6 +94,7 @@ const KNOWN: &[&str] = &[
     "layout",
     "matte",
     "model",
+    "strict",
 ];
 
 fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
@@ -289,6 +295,16 @@ impl Options {
                 "a print sheet needs a background; it cannot be combined with matte=true",
             ));
         }
+        let strict = match value(fields, "strict").unwrap_or("false") {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            other => {
+                return Err(ParamError::new(
+                    "strict",
+                    format!("{other:?}: use true or false"),
+                ))
+            }
+        };
         let model = value(fields, "model").map(str::to_string);
         if model
             .as_deref()
@@ -318,6 +334,7 @@ impl Options {
             matte,
             model,
             warnings,
+            strict,
         })
     }
 }

@@ -19,6 +19,8 @@ pub struct Finished {
     /// Copies on the print sheet (1 without a layout).
     pub copies: u32,
     pub geometry: Achieved,
+    /// The hair ran off the photo's top edge (the `crown_touches_top` warning).
+    pub crown_touches_top: bool,
 }
 
 /// Why no file came out.
@@ -64,7 +66,7 @@ pub fn make(
         height: alpha.height(),
     };
     let place = |extra| {
-        let placement = geometry::place(face, &matte, &options.preset, size, extra)
+        let placement = geometry::place(face, &matte, &options.preset, size, extra, options.strict)
             .map_err(PhotoError::Refused)?;
         if region.covers(&placement, rgb.dimensions()) {
             Ok(placement)
@@ -137,5 +139,6 @@ pub fn make(
         height: out_h,
         copies,
         geometry,
+        crown_touches_top: placement.crown_touches_top,
     })
 }

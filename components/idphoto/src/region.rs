@@ -175,6 +175,7 @@ mod tests {
             right: [1.0, 0.0],
             scale: 1.0,
             crown_v: -50.0,
+            crown_touches_top: false,
             chin_v: 50.0,
             crown_y: 20.0,
             width: 100,
