@@ -1,7 +1,9 @@
 //! Dynamic batching: concurrent calls for one model are coalesced into batches.
 //!
 //! A worker thread takes the first waiting job, then keeps collecting until the batch holds
-//! `max_batch` jobs or `max_wait` has passed since the first, and runs them together.
+//! `max_batch` jobs or `max_wait` has passed since the first was queued, and runs them together:
+//! a job that already waited for a running batch is not held again, so at light load a job waits
+//! at most one batch plus `max_wait`.
 //! Invariants: the queue is bounded — a full queue refuses at once (the caller answers 503 with
 //! Retry-After) rather than letting latency grow without bound; every accepted job gets exactly
 //! one reply, also when inference fails, and a job whose caller has gone (its function's
@@ -20,6 +22,7 @@ use tokio::sync::oneshot;
 struct Job<I, O> {
     input: I,
     reply: oneshot::Sender<O>,
+    queued: Instant,
 }
 
 type Run<I, O> = Arc<Mutex<dyn FnMut(Vec<I>) -> Vec<O> + Send>>;
@@ -64,7 +67,7 @@ impl<I: Send + 'static, O: Send + 'static> Worker<I, O> {
 
     fn serve(self) {
         while let Ok(first) = self.jobs.recv() {
-            let deadline = Instant::now() + self.max_wait;
+            let deadline = first.queued + self.max_wait;
             let mut jobs = vec![first];
             while jobs.len() < self.max_batch.max(1) {
                 match self.jobs.recv_deadline(deadline) {
@@ -142,7 +145,12 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Queues one input; the receiver yields its output.
     pub fn submit(&self, input: I) -> Result<oneshot::Receiver<O>, Full> {
         let (reply, rx) = oneshot::channel();
-        match self.queue.try_send(Job { input, reply }) {
+        let queued = Instant::now();
+        match self.queue.try_send(Job {
+            input,
+            reply,
+            queued,
+        }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Full),
         }
