@@ -684,3 +684,125 @@ fn hair_touching_the_top_edge_is_made_with_a_warning_unless_strict() {
     assert_eq!(strict.status, 422);
     assert_eq!(strict.json()["error"]["code"], "head_cut_off");
 }
+
+/// A painting for the wall: `name` scaled to `height`, its colours flattened to 8 levels a
+/// channel after a blur (brush strokes, roughly), in a 12 px brown frame.
+fn painting(name: &str, height: u32) -> image::RgbImage {
+    let picture = image::load_from_memory(&portrait(name)).unwrap().to_rgb8();
+    let width = picture.width() * height / picture.height();
+    let picture = image::imageops::resize(
+        &picture,
+        width,
+        height,
+        image::imageops::FilterType::Lanczos3,
+    );
+    let mut picture = image::imageops::blur(&picture, 1.5);
+    for p in picture.pixels_mut() {
+        p.0 = p.0.map(|c| (c & 0b1110_0000) | 0b1_0000);
+    }
+    let mut framed = image::RgbImage::from_pixel(width + 24, height + 24, image::Rgb([92, 64, 40]));
+    image::imageops::replace(&mut framed, &picture, 12, 12);
+    framed
+}
+
+#[test]
+fn faces_on_paintings_behind_the_person_are_not_people() {
+    let server = Server::start(&manifest());
+    // fr_obama cut out by the server's matte and put in front of a wall with two paintings of
+    // people, each face about half the size of his (it was refused as several_faces).
+    let obama = image::load_from_memory(&portrait("fr_obama.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = obama.dimensions();
+    let matte = post(
+        &server.url("/segment"),
+        "image/jpeg",
+        &portrait("fr_obama.jpg"),
+        &[],
+    );
+    let matte = image::load_from_memory(&matte.body).unwrap().to_luma8();
+    let mut wall = image::RgbImage::from_pixel(w, h, image::Rgb([214, 204, 186]));
+    let left = painting("hivision_test4.jpg", 460);
+    let right = painting("hivision_test3.jpg", 460);
+    image::imageops::replace(&mut wall, &left, 10, 40);
+    image::imageops::replace(&mut wall, &right, i64::from(w - right.width() - 10), 60);
+    let composite = image::RgbImage::from_fn(w, h, |x, y| {
+        let a = f32::from(matte.get_pixel(x, y).0[0]) / 255.0;
+        let (p, b) = (obama.get_pixel(x, y).0, wall.get_pixel(x, y).0);
+        image::Rgb(std::array::from_fn(|i| {
+            (a * f32::from(p[i]) + (1.0 - a) * f32::from(b[i])) as u8
+        }))
+    });
+    let photo = png_bytes(&composite.into());
+    let faces = post(&server.url("/segment/faces"), "image/png", &photo, &[]).json();
+    let heights: Vec<f64> = faces["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["box"][3].as_f64().unwrap())
+        .collect();
+    assert!(
+        heights.iter().filter(|&&fh| fh > 0.4 * heights[0]).count() >= 2,
+        "the paintings' faces must be as large as a person's for this test: {heights:?}"
+    );
+    let made = idphoto(&server, "size=cn-1inch&format=png", &photo);
+    assert_eq!(made.status, 200, "{}", made.text());
+    let (head, top, _) = remeasure(&server, &made.body);
+    assert!(
+        (0.52..=0.64).contains(&head) && (0.06..=0.12).contains(&top),
+        "head {head}, top {top}"
+    );
+    // Two real people are still two.
+    let two = idphoto(&server, "", &portrait("fr_two_people.jpg"));
+    assert_eq!(two.status, 422);
+    assert_eq!(two.json()["error"]["code"], "several_faces");
+}
+
+/// Share of the middle half of the photo's bottom row that is the background colour `bg`.
+fn background_at_the_bottom(photo: &[u8], bg: [u8; 3]) -> f32 {
+    let img = image::load_from_memory(photo).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    let middle = w / 4..3 * w / 4;
+    let bgish = middle
+        .clone()
+        .filter(|&x| {
+            let p = img.get_pixel(x, h - 1).0;
+            (0..3).all(|i| p[i].abs_diff(bg[i]) < 12)
+        })
+        .count();
+    bgish as f32 / middle.len() as f32
+}
+
+#[test]
+fn the_body_continues_below_a_photo_cut_short_also_when_levelled() {
+    let server = Server::start(&manifest());
+    let chin_and_height = |photo: &[u8]| {
+        let faces = post(&server.url("/segment/faces"), "image/png", photo, &[]).json();
+        let b = &faces["faces"][0]["box"];
+        let (y, h) = (b[1].as_f64().unwrap(), b[3].as_f64().unwrap());
+        ((y + h) as u32, h as u32)
+    };
+    let obama = image::load_from_memory(&portrait("fr_obama.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let upright = png_bytes(&obama.clone().into());
+    let tilted = png_bytes(&rotate(&obama, 8.0).into());
+    for (what, photo) in [("upright", upright), ("tilted 8°", tilted)] {
+        // Cut just below the chin: the crop's lower third lies beyond the photo.
+        let (chin, face) = chin_and_height(&photo);
+        let img = image::load_from_memory(&photo).unwrap();
+        let cut = img.crop_imm(0, 0, img.width(), chin + face / 7);
+        let made = idphoto(
+            &server,
+            "size=cn-1inch&format=png&bg=ff0000",
+            &png_bytes(&cut),
+        );
+        assert_eq!(made.status, 200, "{what}: {}", made.text());
+        let share = background_at_the_bottom(&made.body, [255, 0, 0]);
+        assert!(
+            share < 0.2,
+            "{what}: {:.0}% of the bottom row's middle is background: the photo's edge shows",
+            share * 100.0
+        );
+    }
+}

@@ -192,10 +192,40 @@ fn make(req: &Request) -> Response {
             }),
         })
         .collect();
-    let face = match geometry::pick_face(&boxes) {
+    let (face, rivals) = match geometry::pick_face(&boxes) {
         Ok(f) => f,
         Err(r) => return Response::error(422, r.code(), r.message(), Some("file")),
     };
+    if !rivals.is_empty() {
+        // Other faces as large as a person's: a second person, or faces on a painting, a poster
+        // or a screen behind one. The host's detailed model's matte of the whole photo tells.
+        let alpha = match segmentation::segment(&image, None) {
+            Ok(a) => a,
+            Err(e) => return vision_response(&e),
+        };
+        let (width, height) = (rgb.width(), rgb.height());
+        if alpha.len() != width as usize * height as usize {
+            return Response::error(
+                500,
+                "vision_failed",
+                "the matte does not fit the photo",
+                None,
+            );
+        }
+        let people = geometry::people_among(
+            &rivals,
+            &geometry::Matte {
+                alpha: &alpha,
+                width,
+                height,
+            },
+        );
+        timing.mark("people");
+        if people > 0 {
+            let r = geometry::Refusal::SeveralFaces(people + 1);
+            return Response::error(422, r.code(), r.message(), Some("file"));
+        }
+    }
     drop(image);
     let eye_angle = |levelled: &image::RgbImage| {
         let found = faces::detect(&to_image(levelled).ok()?).ok()?;

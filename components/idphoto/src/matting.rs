@@ -148,13 +148,21 @@ pub fn warp(
             ];
             let taps = Taps::at(q, tw as usize, th as usize);
             let i = (y * width + x) as usize;
+            // Past the photo's bottom and sides the person continues as its last rows and
+            // columns show them (clothing extended, never a visible edge); above its top is
+            // background (hair that ran off the edge is not stretched upwards).
+            let alpha_weights = if q[1] < 0.0 {
+                &taps.inside
+            } else {
+                &taps.clamped
+            };
             let (mut rgb, mut a) = ([0f32; 3], 0f32);
             for k in 0..4 {
                 let j = taps.index[k];
                 for (c, v) in rgb.iter_mut().enumerate() {
                     *v += taps.clamped[k] * f32::from(src_rgb[3 * j + c]);
                 }
-                a += taps.inside[k] * f32::from(src_alpha[j]);
+                a += alpha_weights[k] * f32::from(src_alpha[j]);
             }
             layer.rgb[3 * i..3 * i + 3].copy_from_slice(&rgb.map(|v| v * BYTE));
             layer.alpha[i] = a * BYTE;
@@ -483,12 +491,22 @@ mod tests {
     }
 
     #[test]
-    fn warp_identity_keeps_pixels_and_zero_alpha_outside() {
+    fn warp_keeps_pixels_continues_the_person_past_the_bottom_and_sides_not_the_top() {
         let rgb = RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 10, y as u8 * 10, 0]));
         let alpha = GrayImage::from_pixel(8, 8, image::Luma([255]));
         let layer = warp(&rgb, &alpha, 10, 8, 1.0, |x, y| [x, y]);
         assert!((layer.rgb[3 * (2 * 10 + 3)] - 30.0 / 255.0).abs() < 1e-4);
         assert_eq!(layer.alpha[2 * 10 + 3], 1.0);
-        assert_eq!(layer.alpha[2 * 10 + 9], 0.0);
+        // Beyond the right edge: the last column, person and colour.
+        assert_eq!(layer.alpha[2 * 10 + 9], 1.0);
+        assert!((layer.rgb[3 * (2 * 10 + 9)] - 70.0 / 255.0).abs() < 1e-4);
+        // Shifted up by 4 rows: the bottom rows continue the photo's last row.
+        let below = warp(&rgb, &alpha, 8, 8, 1.0, |x, y| [x, y + 4.0]);
+        assert_eq!(below.alpha[7 * 8 + 4], 1.0);
+        assert!((below.rgb[3 * (7 * 8 + 4) + 1] - 70.0 / 255.0).abs() < 1e-4);
+        // Shifted down by 4 rows: above the photo's top is background.
+        let above = warp(&rgb, &alpha, 8, 8, 1.0, |x, y| [x, y - 4.0]);
+        assert_eq!(above.alpha[8 + 4], 0.0);
+        assert_eq!(above.alpha[6 * 8 + 4], 1.0);
     }
 }
