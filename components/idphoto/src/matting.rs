@@ -157,12 +157,13 @@ pub fn warp(
                 &taps.clamped
             };
             let (mut rgb, mut a) = ([0f32; 3], 0f32);
-            for k in 0..4 {
-                let j = taps.index[k];
+            for ((&j, &weight), &alpha_weight) in
+                taps.index.iter().zip(&taps.clamped).zip(alpha_weights)
+            {
                 for (c, v) in rgb.iter_mut().enumerate() {
-                    *v += taps.clamped[k] * f32::from(src_rgb[3 * j + c]);
+                    *v += weight * f32::from(src_rgb[3 * j + c]);
                 }
-                a += alpha_weights[k] * f32::from(src_alpha[j]);
+                a += alpha_weight * f32::from(src_alpha[j]);
             }
             layer.rgb[3 * i..3 * i + 3].copy_from_slice(&rgb.map(|v| v * BYTE));
             layer.alpha[i] = a * BYTE;
