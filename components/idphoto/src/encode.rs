@@ -1,8 +1,7 @@
 //! Encoding the result: JPEG with the dpi in its JFIF header, PNG with a pHYs chunk, and the
 //! largest JPEG quality that fits a size limit.
 
-use image::codecs::jpeg::{JpegEncoder, PixelDensity};
-use image::{ExtendedColorType, ImageEncoder};
+use image::ExtendedColorType;
 
 use crate::options::Format;
 
@@ -48,12 +47,20 @@ pub enum EncodeError {
 pub const MIN_QUALITY: u8 = 10;
 
 fn jpeg(pixels: &Pixels, quality: u8, dpi: u32) -> Result<Vec<u8>, EncodeError> {
-    let (data, w, h, color, _) = pixels.parts();
+    let (data, w, h, _, _) = pixels.parts();
+    let colour = match pixels {
+        Pixels::Rgb(_) => jpeg_encoder::ColorType::Rgb,
+        Pixels::Rgba(_) => jpeg_encoder::ColorType::Rgba,
+    };
+    let side = |v: u32| {
+        u16::try_from(v).map_err(|_| EncodeError::Failed(format!("{v} px is too large for JPEG")))
+    };
     let mut out = Vec::new();
-    let mut encoder = JpegEncoder::new_with_quality(&mut out, quality);
-    encoder.set_pixel_density(PixelDensity::dpi(dpi.min(u16::MAX as u32) as u16));
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    let dpi = dpi.min(u32::from(u16::MAX)) as u16;
+    encoder.set_density(jpeg_encoder::Density::Inch { x: dpi, y: dpi });
     encoder
-        .write_image(data, w, h, color)
+        .encode(data, side(w)?, side(h)?, colour)
         .map_err(|e| EncodeError::Failed(e.to_string()))?;
     Ok(out)
 }
