@@ -806,3 +806,31 @@ fn the_body_continues_below_a_photo_cut_short_also_when_levelled() {
         );
     }
 }
+
+#[test]
+fn every_portrait_of_the_test_set_makes_a_photo_that_keeps_the_rules() {
+    let server = Server::start(&manifest());
+    // Long hair to the edges, a child before a busy shelf, arms raised, cap and sunglasses,
+    // an astronaut: each made, the head and top margin measured again on the result.
+    for name in [
+        "hivision_test1.jpg",
+        "hivision_test2.jpg",
+        "hivision_test3.jpg",
+        "hivision_test4.jpg",
+        "rembg_girl-1.jpg",
+        "rembg_girl-3.jpg",
+        "skimage_astronaut.png",
+    ] {
+        let made = idphoto(&server, "size=cn-1inch&format=png", &portrait(name));
+        assert_eq!(made.status, 200, "{name}: {}", made.text());
+        let (head, top, _) = remeasure(&server, &made.body);
+        assert!(
+            (0.50..=0.66).contains(&head) && (0.04..=0.14).contains(&top),
+            "{name}: head {head}, top {top} (rule 0.52-0.64, 0.06-0.12)"
+        );
+    }
+    // Seen from behind: no face, rightly.
+    let back = idphoto(&server, "", &portrait("rembg_girl-2.jpg"));
+    assert_eq!(back.status, 422);
+    assert_eq!(back.json()["error"]["code"], "no_face");
+}
