@@ -68,6 +68,15 @@ device = "cpu"
     )
 }
 
+/// A tool's standard output and error, as text.
+fn everything_said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 fn start() -> Server {
     Server::start_with_server("web_page = \"/\"", &manifest())
 }
@@ -95,11 +104,7 @@ fn the_web_page_works_in_a_real_browser() {
         .arg(&shots)
         .output()
         .expect("running node");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = everything_said(&out);
     assert!(
         out.status.success(),
         "the browser test failed:\n{said}\nserver log:\n{}",
@@ -143,11 +148,7 @@ fn the_openapi_description_holds_against_the_server() {
         ])
         .output()
         .expect("running schemathesis");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = everything_said(&out);
     assert!(
         out.status.success(),
         "Schemathesis found responses the description does not allow:\n{said}\nserver log tail:\n{}",
