@@ -213,11 +213,10 @@ fn a_node_that_was_down_catches_up() {
         &[("authorization", &bearer(KEY_A))],
     );
     assert_eq!((r.status, r.text().as_str()), (200, "Hello, y!\n"));
-    assert!(
-        node2.log().contains("following the registry"),
-        "{}",
-        node2.log()
-    );
+    // It says it follows the log once its join (the replay above) has returned.
+    wait_for("node 2 following the registry", CONVERGE, || {
+        node2.log().contains("following the registry")
+    });
 }
 
 #[test]
