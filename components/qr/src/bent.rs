@@ -262,11 +262,9 @@ impl BentGrid {
     /// Moves the grid to where the image shows its modules' edges: every edge between two
     /// modules of different colours (sampled, or known for the function patterns) is looked
     /// for across ±0.45 module of where the grid puts it, and the shifts found are smoothed
-    /// over a few modules and added to the grid. Most modules must already be right.
-    pub fn refine(&mut self, binary: &BitMatrix, spread: f64) {
-        let Some(bits) = self.bits(binary) else {
-            return;
-        };
+    /// over a few modules and added to the grid. `bits` is what the grid sampled as it stands;
+    /// most modules must already be right.
+    pub fn refine(&mut self, binary: &BitMatrix, bits: &BitMatrix, spread: f64) {
         let size = self.size;
         let function = FunctionPatterns::of(size);
         let colour = |x: usize, y: usize| {

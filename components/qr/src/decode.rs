@@ -354,24 +354,30 @@ const WORTH_REFINING: f64 = 0.8;
 
 /// The first code a bent grid through the finder patterns reads, as measured or refined.
 fn bent_sampling(binary: &BitMatrix, set: &FinderPatternSet) -> Option<Code> {
-    crate::bent::grids(binary, set).find_map(|mut grid| {
-        let mut hopeless = false;
-        (0..=REFINEMENTS.len()).find_map(|pass| {
-            if hopeless {
-                return None;
-            }
-            if pass > 0 {
-                grid.refine(binary, REFINEMENTS[pass - 1]);
-            }
-            let bits = grid.bits(binary)?;
-            hopeless = pass == 0 && grid.agreement(&bits) < WORTH_REFINING;
-            let decoded = Decode(&bits).ok().filter(|d| d.isValid())?;
-            Some(Code {
-                text: decoded.text(),
-                corners: grid.corners(),
-                version: Some(bits.width().saturating_sub(17) / 4),
-            })
+    let read = |grid: &crate::bent::BentGrid, bits: &BitMatrix| {
+        let decoded = Decode(bits).ok().filter(|d| d.isValid())?;
+        Some(Code {
+            text: decoded.text(),
+            corners: grid.corners(),
+            version: Some(bits.width().saturating_sub(17) / 4),
         })
+    };
+    crate::bent::grids(binary, set).find_map(|mut grid| {
+        let mut bits = grid.bits(binary)?;
+        if let Some(code) = read(&grid, &bits) {
+            return Some(code);
+        }
+        if grid.agreement(&bits) < WORTH_REFINING {
+            return None;
+        }
+        for spread in REFINEMENTS {
+            grid.refine(binary, &bits, spread);
+            bits = grid.bits(binary)?;
+            if let Some(code) = read(&grid, &bits) {
+                return Some(code);
+            }
+        }
+        None
     })
 }
 
