@@ -369,6 +369,15 @@ impl Reply {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header that may come more than once, in order.
+    pub fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -394,14 +403,17 @@ fn read(result: Result<ureq::Response, ureq::Error>) -> Reply {
         Err(e) => panic!("HTTP request failed: {e}"),
     };
     let status = response.status();
-    let headers = response
-        .headers_names()
+    let mut names = response.headers_names();
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.to_ascii_lowercase()));
+    let headers = names
         .into_iter()
-        .map(|n| {
-            (
-                n.clone(),
-                response.header(&n).unwrap_or_default().to_string(),
-            )
+        .flat_map(|n| {
+            response
+                .all(&n)
+                .into_iter()
+                .map(|v| (n.clone(), v.to_string()))
+                .collect::<Vec<_>>()
         })
         .collect();
     let mut body = Vec::new();

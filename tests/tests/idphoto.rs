@@ -279,6 +279,24 @@ fn json_variant_reports_face_and_geometry() {
         ["decode", "faces", "layout", "segment", "compose"],
         "{timing}"
     );
+    // The host adds its own entry: the models' run time, which lies within the stages that
+    // waited on them.
+    let all = r.header_values("server-timing");
+    let ms = |entries: &str, name: &str| -> Option<f64> {
+        entries.split(", ").find_map(|m| {
+            let (n, rest) = m.split_once(";dur=")?;
+            (n == name).then(|| rest.split(';').next()?.parse().ok())?
+        })
+    };
+    let infer = all
+        .iter()
+        .find_map(|v| ms(v, "infer"))
+        .unwrap_or_else(|| panic!("no infer entry: {all:?}"));
+    let waited: f64 = ["faces", "layout", "segment"]
+        .iter()
+        .map(|s| ms(&timing, s).unwrap())
+        .sum();
+    assert!(infer > 0.0 && infer <= waited, "{all:?}");
 }
 
 #[test]

@@ -66,6 +66,7 @@ fn main() {
         idphoto::matting::warp(&rgb, &alpha, out.0, out.1, placement.scale, |x, y| {
             placement.to_source(x, y)
         })
+        .expect("the photo is here")
     });
     let (fg_ms, fg) = time(|| idphoto::matting::foreground(&layer));
     let (composite_ms, photo) =

@@ -4,12 +4,13 @@
 
 use atelier_guest::{Request, Response, ServerTiming};
 use atelier_vision_guest::{
-    decode_upload, error_code, faces, pixels, segmentation, to_image, vision_response,
+    decode_upload, error_code, faces, segmentation, to_image, vision_response, Image, VisionError,
 };
 use base64::Engine;
 use serde_json::json;
 
 use crate::geometry::{self, FaceBox};
+use crate::matting::Source;
 use crate::options::{Options, Warning};
 use crate::photo::{self, PhotoError};
 use crate::presets;
@@ -28,6 +29,36 @@ const LAYOUT_MODEL: &str = "selfie";
 ///   `refused` when the photo was refused on the fast matte (the detailed matte then decides).
 struct Placement(String);
 
+/// The photo as the host holds it: the warp's crops and shrinks run there, natively, and only
+/// the pixels the output needs come into the component.
+struct HostPhoto<'a> {
+    image: &'a Image,
+    size: (u32, u32),
+}
+
+impl HostPhoto<'_> {
+    /// The host's crop of `region`, for a model to read (no pixels cross).
+    fn crop(&self, region: Region) -> Result<Image, VisionError> {
+        self.image
+            .crop(region.x, region.y, region.width, region.height)
+    }
+}
+
+impl Source for HostPhoto<'_> {
+    fn dimensions(&self) -> (u32, u32) {
+        self.size
+    }
+
+    fn read(&self, (x, y, w, h): (u32, u32, u32, u32), to: (u32, u32)) -> Result<Vec<u8>, String> {
+        let describe = |e: VisionError| format!("the photo's pixels: {e:?}");
+        let part = self.image.crop(x, y, w, h).map_err(describe)?;
+        if to == (w, h) {
+            return Ok(part.rgb());
+        }
+        Ok(part.resize(to.0, to.1).map_err(describe)?.rgb())
+    }
+}
+
 /// Segments the region the crop needs and makes the photo; when the crop turns out to read
 /// beyond that region, segments the whole photo at the model's own size and makes it again.
 /// Also returns the region whose matte was used and how it was placed. Marks `layout`,
@@ -37,19 +68,19 @@ struct Placement(String);
 /// matte plus a margin, at a fixed detail per face height; for the fast model itself, or when
 /// that placement fails, the generous region around the face at [`MODEL_SIDE`].
 fn segment_and_make(
-    rgb: &image::RgbImage,
+    photo: &HostPhoto,
     face: &FaceBox,
     options: &Options,
     eye_angle: &impl Fn(&image::RgbImage) -> Option<f32>,
     timing: &mut ServerTiming,
 ) -> Result<(Result<photo::Finished, PhotoError>, Region, Placement), Response> {
-    let size = rgb.dimensions();
+    let size = photo.size;
     let model = options.model.as_deref();
     let broad = Region::around(face, size);
     let (region, side, placement) = match model {
         Some(LAYOUT_MODEL) => (broad, MODEL_SIDE, Placement("direct".into())),
         _ => {
-            let placed = placed_region(rgb, face, options, broad);
+            let placed = placed_region(photo, face, options, broad);
             timing.mark("layout");
             match placed {
                 Ok(tight) => (
@@ -61,21 +92,22 @@ fn segment_and_make(
             }
         }
     };
-    let matte =
-        to_image(&region.crop(rgb)).and_then(|part| segmentation::segment_at(&part, model, side));
+    let matte = photo
+        .crop(region)
+        .and_then(|part| segmentation::segment_at(&part, model, side));
     timing.mark("segment");
     let made = with_matte(matte, region, size, |alpha| {
-        photo::make(rgb, alpha, region, face, options, eye_angle)
+        photo::make(photo, alpha, region, face, options, eye_angle)
     })?;
     timing.mark("compose");
     if !matches!(made, Err(PhotoError::OutsideRegion)) {
         return Ok((made, region, placement));
     }
     let whole = Region::whole(size);
-    let matte = to_image(rgb).and_then(|whole| segmentation::segment(&whole, model));
+    let matte = segmentation::segment(photo.image, model);
     timing.mark("segment");
     let made = with_matte(matte, whole, size, |alpha| {
-        photo::make(rgb, alpha, whole, face, options, eye_angle)
+        photo::make(photo, alpha, whole, face, options, eye_angle)
     })?;
     timing.mark("compose");
     Ok((made, whole, placement))
@@ -85,13 +117,14 @@ fn segment_and_make(
 /// plus a margin. `Err` with the reason (see [`Placement`]) when that model is missing,
 /// busy or failing, or the photo is refused with its matte.
 fn placed_region(
-    rgb: &image::RgbImage,
+    photo: &HostPhoto,
     face: &FaceBox,
     options: &Options,
     broad: Region,
 ) -> Result<Region, &'static str> {
-    let size = rgb.dimensions();
-    let matte = to_image(&broad.crop(rgb))
+    let size = photo.size;
+    let matte = photo
+        .crop(broad)
         .and_then(|part| segmentation::segment(&part, Some(LAYOUT_MODEL)))
         .map_err(|e| error_code(&e))?;
     let alpha = broad.paste(matte, size).ok_or("matte_size")?;
@@ -169,10 +202,11 @@ fn make(req: &Request) -> Response {
         Err(e) => return e.response(),
     };
     drop(upload);
-    // The faces model reads the host's copy; the pixels come here once, for compositing.
-    let rgb = match pixels(&image) {
-        Ok(rgb) => rgb,
-        Err(e) => return e.response(),
+    // The photo stays in the host: the models read it there, and compositing fetches only
+    // the part the output shows, already shrunk to its scale.
+    let photo = HostPhoto {
+        image: &image,
+        size: (image.width(), image.height()),
     };
     timing.mark("decode");
     let found = match faces::detect(&image) {
@@ -203,7 +237,7 @@ fn make(req: &Request) -> Response {
             Ok(a) => a,
             Err(e) => return vision_response(&e),
         };
-        let (width, height) = (rgb.width(), rgb.height());
+        let (width, height) = photo.size;
         if alpha.len() != width as usize * height as usize {
             return Response::error(
                 500,
@@ -226,7 +260,6 @@ fn make(req: &Request) -> Response {
             return Response::error(422, r.code(), r.message(), Some("file"));
         }
     }
-    drop(image);
     let eye_angle = |levelled: &image::RgbImage| {
         let found = faces::detect(&to_image(levelled).ok()?).ok()?;
         let largest = found.iter().max_by(|a, b| a.height.total_cmp(&b.height))?;
@@ -234,7 +267,7 @@ fn make(req: &Request) -> Response {
         Some((r.y - l.y).atan2(r.x - l.x).to_degrees())
     };
     let (made, segmented, placement) =
-        match segment_and_make(&rgb, &face, &options, &eye_angle, &mut timing) {
+        match segment_and_make(&photo, &face, &options, &eye_angle, &mut timing) {
             Ok(m) => m,
             Err(r) => return r,
         };
@@ -263,6 +296,7 @@ fn make(req: &Request) -> Response {
         Err(PhotoError::OutsideRegion) => {
             return Response::error(500, "vision_failed", "no matte covers the crop", None)
         }
+        Err(PhotoError::Source(m)) => return Response::error(500, "vision_failed", m, None),
     };
     let g = &finished.geometry;
     let face_box = g.face.map(|v| v.round() as i64);

@@ -3,6 +3,8 @@
 
 use image::{GrayImage, RgbImage};
 
+use crate::matting::Source;
+
 use crate::encode::{self, EncodeError, Pixels};
 use crate::geometry::{self, Achieved, FaceBox, Matte, Refusal};
 use crate::matting;
@@ -34,6 +36,8 @@ pub enum PhotoError {
     SheetTooSmall,
     /// The crop reads beyond the region the matte was computed for: segment more of the photo.
     OutsideRegion,
+    /// 500: the photo's pixels could not be read from where it is held.
+    Source(String),
     /// 500.
     Failed(String),
 }
@@ -47,12 +51,12 @@ fn preview(layer: &matting::Layer) -> RgbImage {
     })
 }
 
-/// Makes the ID photo. `alpha` is the matte at the source's size, computed for `region` of it
-/// (background elsewhere). Landmark detectors
+/// Makes the ID photo from the photo in `source`. `alpha` is the matte at the photo's size,
+/// computed for `region` of it (background elsewhere). Landmark detectors
 /// underestimate a tilted face's angle, so after levelling, `eye_angle` measures the eye line
 /// of the levelled result (degrees, `None` when it cannot tell) and a residual is corrected.
 pub fn make(
-    rgb: &RgbImage,
+    source: &impl Source,
     alpha: GrayImage,
     region: Region,
     face: &FaceBox,
@@ -68,24 +72,25 @@ pub fn make(
     let place = |extra| {
         let placement = geometry::place(face, &matte, &options.preset, size, extra, options.strict)
             .map_err(PhotoError::Refused)?;
-        if region.covers(&placement, rgb.dimensions()) {
+        if region.covers(&placement, source.dimensions()) {
             Ok(placement)
         } else {
             Err(PhotoError::OutsideRegion)
         }
     };
     let warp = |p: &geometry::Placement| {
-        matting::warp(rgb, &alpha, size.0, size.1, p.scale, |x, y| {
+        matting::warp(source, &alpha, size.0, size.1, p.scale, |x, y| {
             p.to_source(x, y)
         })
+        .map_err(PhotoError::Source)
     };
     let mut placement = place(0.0)?;
-    let mut layer = warp(&placement);
+    let mut layer = warp(&placement)?;
     if placement.tilt_deg != 0.0 {
         if let Some(residual) = eye_angle(&preview(&layer)) {
             if residual.abs() > geometry::RESIDUAL_ABOVE_DEG && residual.abs() < 20.0 {
                 placement = place(residual)?;
-                layer = warp(&placement);
+                layer = warp(&placement)?;
             }
         }
     }

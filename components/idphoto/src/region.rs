@@ -9,7 +9,7 @@
 //! placement whose output reads outside it (where the region stops short of the photo's edge)
 //! is redone with a matte of the whole photo.
 
-use image::{GrayImage, RgbImage};
+use image::GrayImage;
 
 use crate::geometry::{FaceBox, Placement};
 use crate::matting::source_bounds;
@@ -108,15 +108,6 @@ impl Region {
         let stride = w as usize * channels;
         (self.y as usize..(self.y + self.height) as usize)
             .map(move |y| y * stride + x..y * stride + x + width)
-    }
-
-    /// The region's pixels (it must lie inside `rgb`).
-    pub fn crop(&self, rgb: &RgbImage) -> RgbImage {
-        let mut out = Vec::with_capacity(self.width as usize * self.height as usize * 3);
-        for row in self.rows(rgb.width(), 3) {
-            out.extend_from_slice(&rgb.as_raw()[row]);
-        }
-        RgbImage::from_raw(self.width, self.height, out).expect("sized to the region")
     }
 
     /// A matte of the whole `(w, h)` photo from the region's matte: background outside it.
@@ -249,9 +240,5 @@ mod tests {
         assert_eq!(full.get_pixel(4, 3)[0], 0);
         assert!(r.paste(vec![0; 3], (5, 4)).is_none());
         assert!(r.paste(vec![0; 4], (3, 4)).is_none());
-        let rgb = RgbImage::from_fn(5, 4, |x, y| image::Rgb([x as u8, y as u8, 9]));
-        let crop = r.crop(&rgb);
-        assert_eq!(crop.dimensions(), (2, 2));
-        assert_eq!(crop.get_pixel(1, 1).0, [3, 2, 9]);
     }
 }

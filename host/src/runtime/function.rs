@@ -9,6 +9,8 @@
 //! - wall clock: the whole run (instantiation, handler, streaming the body) is bounded.
 //!
 //! Concurrency is bounded by the caller (the server's limits) before [`Function::invoke`].
+//! The response head gets the host's own `Server-Timing` entry (model inference the request
+//! waited on) beside the guest's.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use super::interfaces::{HostInterface, InstanceStates};
 use super::outbound::Outbound;
 use super::sandbox::Sandbox;
 use crate::config::{CacheRule, FunctionConfig, Limits};
-use crate::telemetry::Metrics;
+use crate::telemetry::{HostTiming, Metrics};
 
 /// Guest time after which a request counts as long-running.
 pub const LONG_RUNNING_MS: u64 = 10;
@@ -129,6 +131,7 @@ impl Function {
         hold: H,
     ) -> Result<hyper::Response<HyperOutgoingBody>, InvokeError> {
         let name = self.name.to_string();
+        let timing = Arc::new(HostTiming::default());
         let mut store = Store::new(
             self.pre.engine(),
             Sandbox::new(
@@ -136,7 +139,7 @@ impl Function {
                 &self.env,
                 self.outbound.clone(),
                 self.limits.memory_bytes,
-                InstanceStates::new(&self.interfaces, &self.limits),
+                InstanceStates::new(&self.interfaces, &self.limits, &timing),
             ),
         );
         store.limiter(|s| &mut s.memory);
@@ -226,7 +229,17 @@ impl Function {
         });
 
         match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(mut response)) => {
+                if let Some(entry) = timing.server_timing() {
+                    if let Ok(value) = hyper::header::HeaderValue::from_str(&entry) {
+                        response.headers_mut().append(
+                            hyper::header::HeaderName::from_static("server-timing"),
+                            value,
+                        );
+                    }
+                }
+                Ok(response)
+            }
             Ok(Err(code)) => Err(InvokeError::GuestError {
                 function: name,
                 message: format!("{code:?}"),

@@ -15,6 +15,7 @@ use wasmtime::component::Linker;
 use super::Sandbox;
 use crate::config::Limits;
 use crate::config::VISION_GRANT;
+use crate::telemetry::HostTiming;
 use crate::vision::{Vision, VisionInstance, VisionView};
 
 /// A host interface components import.
@@ -25,8 +26,9 @@ pub trait HostInterface: Send + Sync + 'static {
     /// the store's [`InstanceStates`].
     fn add_to_linker(&self, linker: &mut Linker<Sandbox>) -> wasmtime::Result<()>;
     /// The state one instance of a function granted this interface starts with; `limits`
-    /// are the function's (host-held data shares its memory cap).
-    fn instance_state(&self, limits: &Limits) -> Box<dyn Any + Send>;
+    /// are the function's (host-held data shares its memory cap); `timing` is its request's
+    /// host-side time, which the interface adds to.
+    fn instance_state(&self, limits: &Limits, timing: &Arc<HostTiming>) -> Box<dyn Any + Send>;
 
     /// Whether a component import (`atelier:vision/faces@0.1.0`) belongs to this interface.
     fn provides(&self, import: &str) -> bool {
@@ -41,11 +43,15 @@ pub trait HostInterface: Send + Sync + 'static {
 pub struct InstanceStates(Vec<Box<dyn Any + Send>>);
 
 impl InstanceStates {
-    pub fn new(interfaces: &[Arc<dyn HostInterface>], limits: &Limits) -> Self {
+    pub fn new(
+        interfaces: &[Arc<dyn HostInterface>],
+        limits: &Limits,
+        timing: &Arc<HostTiming>,
+    ) -> Self {
         InstanceStates(
             interfaces
                 .iter()
-                .map(|i| i.instance_state(limits))
+                .map(|i| i.instance_state(limits, timing))
                 .collect(),
         )
     }
@@ -78,8 +84,12 @@ impl HostInterface for VisionInterface {
         })
     }
 
-    fn instance_state(&self, limits: &Limits) -> Box<dyn Any + Send> {
-        Box::new(VisionInstance::new(self.0.clone(), limits.memory_bytes))
+    fn instance_state(&self, limits: &Limits, timing: &Arc<HostTiming>) -> Box<dyn Any + Send> {
+        Box::new(VisionInstance::new(
+            self.0.clone(),
+            limits.memory_bytes,
+            timing.clone(),
+        ))
     }
 }
 
@@ -96,7 +106,11 @@ mod tests {
         assert!(vision.provides("atelier:vision/faces@0.1.0"));
         assert!(!vision.provides("atelier:visionary/x"));
         assert!(!vision.provides("wasi:http/types@0.2.0"));
-        let states = InstanceStates::new(&[Arc::new(VisionInterface(None))], &Limits::default());
+        let states = InstanceStates::new(
+            &[Arc::new(VisionInterface(None))],
+            &Limits::default(),
+            &Arc::default(),
+        );
         assert!(states.get::<VisionInstance>().is_some());
         assert!(states.get::<u32>().is_none());
     }

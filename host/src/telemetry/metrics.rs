@@ -8,7 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -105,6 +105,8 @@ pub struct Metrics {
     /// 1 for the execution provider each vision model actually runs on.
     pub vision_provider: Family<ProviderLabels, Gauge>,
     pub vision_batch_size: Family<ModelLabel, Histogram, fn() -> Histogram>,
+    /// Wall time of each model run (one batch), by model.
+    pub vision_run_seconds: Family<ModelLabel, Histogram, fn() -> Histogram>,
     /// 1 when a segmentation model runs batches, 0 when it runs one image at a time.
     pub vision_batching: Family<ModelLabel, Gauge>,
     /// Vision calls that failed, by model and reason (`invalid_image`, `unknown_model`,
@@ -175,6 +177,10 @@ impl Metrics {
                 (|| Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]))
                     as fn() -> Histogram,
             );
+        let vision_run_seconds =
+            Family::<ModelLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                (|| Histogram::new(exponential_buckets(0.001, 2.0, 12))) as fn() -> Histogram,
+            );
         registry.register(
             "requests",
             "HTTP requests answered, by function and status",
@@ -215,6 +221,11 @@ impl Metrics {
             "vision_batch_size",
             "Images per inference batch, by model",
             vision_batch_size.clone(),
+        );
+        registry.register(
+            "vision_run_seconds",
+            "Wall time of each model run (one batch), by model",
+            vision_run_seconds.clone(),
         );
         registry.register(
             "vision_batching",
@@ -297,6 +308,7 @@ impl Metrics {
             connections_refused,
             vision_provider,
             vision_batch_size,
+            vision_run_seconds,
             vision_batching,
             vision_errors,
         }

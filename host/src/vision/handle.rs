@@ -94,7 +94,20 @@ pub fn crop(
             rgb.height()
         )));
     }
-    Ok(image::imageops::crop_imm(rgb, x, y, width, height).to_image())
+    // Row by row: `image`'s sub-image copy goes pixel by pixel, several times slower.
+    let stride = rgb.width() as usize * 3;
+    let (from, row) = (x as usize * 3, width as usize * 3);
+    let mut out = Vec::with_capacity(row * height as usize);
+    for line in rgb
+        .as_raw()
+        .chunks_exact(stride)
+        .skip(y as usize)
+        .take(height as usize)
+    {
+        out.extend_from_slice(&line[from..from + row]);
+    }
+    RgbImage::from_raw(width, height, out)
+        .ok_or_else(|| VisionError::InvalidImage("bad buffer".into()))
 }
 
 /// `rgb` resized to `width` × `height`.
@@ -130,6 +143,7 @@ mod tests {
         let part = crop(&rgb, 2, 3, 4, 5).unwrap();
         assert_eq!(part.dimensions(), (4, 5));
         assert_eq!(part.get_pixel(0, 0).0, [2, 3, 0]);
+        assert_eq!(part.get_pixel(3, 4).0, [5, 7, 0]);
         assert!(crop(&rgb, 8, 0, 4, 4).is_err());
         assert!(crop(&rgb, u32::MAX, 0, 4, 4).is_err());
         assert!(from_rgb(2, 2, vec![0; 11]).is_err());

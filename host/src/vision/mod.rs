@@ -34,17 +34,18 @@ pub mod upload;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use image::RgbImage;
 use ort::session::Session;
 use ort::value::Tensor;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 
 use crate::config::VisionConfig;
 use crate::telemetry::metrics::{ModelLabel, ModelReasonLabels, ProviderLabels};
-use crate::telemetry::Metrics;
+use crate::telemetry::{HostTiming, Metrics};
 use batcher::Batcher;
 use models::{Kind, ModelManifest, ModelSpec};
 
@@ -85,18 +86,38 @@ struct SegInput {
     size: (u32, u32),
 }
 
+/// A model's output for one input, with the wall time of the run (the whole batch's) that
+/// made it.
+type Timed<O> = (O, Duration);
+
 struct Segmenter {
     spec: ModelSpec,
-    batcher: Batcher<SegInput, SegOutput>,
+    batcher: Batcher<SegInput, Timed<SegOutput>>,
 }
 
 type FaceOutput = Result<[Vec<f32>; 12], VisionError>;
+
+/// Runs one batch through `run`, timing it: the batch-size and run-time histograms observe
+/// it, and every output carries the run's time.
+fn timed<I, O>(
+    inputs: Vec<I>,
+    batch_size: &Histogram,
+    run_time: &Histogram,
+    run: impl FnOnce(Vec<I>) -> Vec<O>,
+) -> Vec<Timed<O>> {
+    batch_size.observe(inputs.len() as f64);
+    let started = Instant::now();
+    let outputs = run(inputs);
+    let took = started.elapsed();
+    run_time.observe(took.as_secs_f64());
+    outputs.into_iter().map(|o| (o, took)).collect()
+}
 
 /// Every loaded model, shared by all instances.
 pub struct Vision {
     segmenters: HashMap<String, Segmenter>,
     default_segmenter: String,
-    faces: Batcher<faces::Prepared, FaceOutput>,
+    faces: Batcher<faces::Prepared, Timed<FaceOutput>>,
     faces_model: String,
     errors: Family<ModelReasonLabels, Counter>,
     decode_budget: upload::DecodeBudget,
@@ -309,6 +330,12 @@ impl Vision {
                     model: spec.name.clone(),
                 })
                 .clone();
+            let run_time = metrics
+                .vision_run_seconds
+                .get_or_create(&ModelLabel {
+                    model: spec.name.clone(),
+                })
+                .clone();
             match spec.kind {
                 Kind::Segmentation => {
                     let symbolic = session
@@ -331,8 +358,9 @@ impl Vision {
                         if batches { wait } else { Duration::ZERO },
                         config.queue,
                         move |inputs: Vec<SegInput>| {
-                            batch_size.observe(inputs.len() as f64);
-                            run_segmentation(&mut session, &run_spec, batches, inputs)
+                            timed(inputs, &batch_size, &run_time, |inputs| {
+                                run_segmentation(&mut session, &run_spec, batches, inputs)
+                            })
                         },
                     );
                     segmenters.insert(
@@ -352,11 +380,12 @@ impl Vision {
                         Duration::ZERO,
                         config.queue,
                         move |inputs: Vec<faces::Prepared>| {
-                            batch_size.observe(inputs.len() as f64);
-                            inputs
-                                .into_iter()
-                                .map(|p| run_faces(&mut session, &model, p))
-                                .collect()
+                            timed(inputs, &batch_size, &run_time, |inputs| {
+                                inputs
+                                    .into_iter()
+                                    .map(|p| run_faces(&mut session, &model, p))
+                                    .collect()
+                            })
                         },
                     );
                     faces_batcher = Some(batcher);
@@ -433,15 +462,17 @@ impl Vision {
     }
 
     /// The alpha matte of `image` from `model` (default when `None`); with `side`, an
-    /// `any_size` model sees the image at that many pixels on its longer side.
+    /// `any_size` model sees the image at that many pixels on its longer side. The model's run
+    /// time is added to `timing`.
     pub async fn segment(
         &self,
         image: Arc<RgbImage>,
         model: Option<String>,
         side: Option<u32>,
+        timing: &HostTiming,
     ) -> Result<Vec<u8>, VisionError> {
         let name = model.unwrap_or_else(|| self.default_segmenter.clone());
-        let result = self.segment_with(image, &name, side).await;
+        let result = self.segment_with(image, &name, side, timing).await;
         self.counted(&name, result)
     }
 
@@ -450,6 +481,7 @@ impl Vision {
         rgb: Arc<RgbImage>,
         name: &str,
         side: Option<u32>,
+        timing: &HostTiming,
     ) -> Result<Vec<u8>, VisionError> {
         let segmenter = self.segmenters.get(name).ok_or_else(|| {
             VisionError::UnknownModel(format!(
@@ -468,12 +500,14 @@ impl Vision {
         })
         .await
         .map_err(fail)?;
-        let plane = segmenter
+        let (plane, took) = segmenter
             .batcher
             .submit(prepared)
             .map_err(|_| VisionError::Overloaded)?
             .await
-            .map_err(|_| failed(name, "the model's worker stopped"))??;
+            .map_err(|_| failed(name, "the model's worker stopped"))?;
+        timing.add_inference(took);
+        let plane = plane?;
         tokio::task::spawn_blocking(move || {
             segment::postprocess(&plane, model_size, output.normalize, size)
         })
@@ -481,24 +515,34 @@ impl Vision {
         .map_err(fail)
     }
 
-    /// Every face in `image`, best first.
-    pub async fn detect(&self, image: Arc<RgbImage>) -> Result<Vec<faces::Detection>, VisionError> {
-        let result = self.detect_with(image).await;
+    /// Every face in `image`, best first. The model's run time is added to `timing`.
+    pub async fn detect(
+        &self,
+        image: Arc<RgbImage>,
+        timing: &HostTiming,
+    ) -> Result<Vec<faces::Detection>, VisionError> {
+        let result = self.detect_with(image, timing).await;
         self.counted(&self.faces_model, result)
     }
 
-    async fn detect_with(&self, rgb: Arc<RgbImage>) -> Result<Vec<faces::Detection>, VisionError> {
+    async fn detect_with(
+        &self,
+        rgb: Arc<RgbImage>,
+        timing: &HostTiming,
+    ) -> Result<Vec<faces::Detection>, VisionError> {
         let model = self.faces_model.as_str();
         let prepared = tokio::task::spawn_blocking(move || faces::preprocess(&rgb))
             .await
             .map_err(|e| failed(model, e))?;
         let (w, h, scale) = (prepared.width, prepared.height, prepared.scale);
-        let outputs = self
+        let (outputs, took) = self
             .faces
             .submit(prepared)
             .map_err(|_| VisionError::Overloaded)?
             .await
-            .map_err(|_| failed(model, "the model's worker stopped"))??;
+            .map_err(|_| failed(model, "the model's worker stopped"))?;
+        timing.add_inference(took);
+        let outputs = outputs?;
         let shape = faces::Prepared {
             data: Vec::new(),
             width: w,
@@ -509,19 +553,21 @@ impl Vision {
     }
 }
 
-/// One instance's vision state: the shared models, and what its images may still take of
-/// its memory cap.
+/// One instance's vision state: the shared models, what its images may still take of its
+/// memory cap, and its request's host-side time (model runs are added to it).
 pub struct VisionInstance {
     vision: Option<Arc<Vision>>,
     allowance: Allowance,
+    timing: Arc<HostTiming>,
 }
 
 impl VisionInstance {
     /// `memory_bytes`: the function's memory cap, which its host-held images share.
-    pub fn new(vision: Option<Arc<Vision>>, memory_bytes: u64) -> Self {
+    pub fn new(vision: Option<Arc<Vision>>, memory_bytes: u64, timing: Arc<HostTiming>) -> Self {
         VisionInstance {
             vision,
             allowance: Allowance::new(memory_bytes),
+            timing,
         }
     }
 }
@@ -631,8 +677,9 @@ impl bindings::atelier::vision::segmentation::Host for VisionView<'_> {
         model: Option<String>,
     ) -> wasmtime::Result<Result<Vec<u8>, VisionError>> {
         let rgb = self.pixels(&img)?;
+        let timing = self.instance.timing.clone();
         Ok(match self.get() {
-            Ok(vision) => vision.segment(rgb, model, None).await,
+            Ok(vision) => vision.segment(rgb, model, None, &timing).await,
             Err(e) => Err(e),
         })
     }
@@ -644,8 +691,9 @@ impl bindings::atelier::vision::segmentation::Host for VisionView<'_> {
         side: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, VisionError>> {
         let rgb = self.pixels(&img)?;
+        let timing = self.instance.timing.clone();
         Ok(match self.get() {
-            Ok(vision) => vision.segment(rgb, model, Some(side)).await,
+            Ok(vision) => vision.segment(rgb, model, Some(side), &timing).await,
             Err(e) => Err(e),
         })
     }
@@ -661,8 +709,9 @@ impl bindings::atelier::vision::faces::Host for VisionView<'_> {
         img: Resource<HostImage>,
     ) -> wasmtime::Result<Result<Vec<Face>, VisionError>> {
         let rgb = self.pixels(&img)?;
+        let timing = self.instance.timing.clone();
         let found = match self.get() {
-            Ok(vision) => vision.detect(rgb).await,
+            Ok(vision) => vision.detect(rgb, &timing).await,
             Err(e) => Err(e),
         };
         Ok(found.map(|found| {
