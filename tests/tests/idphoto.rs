@@ -294,7 +294,7 @@ fn json_variant_reports_face_and_geometry() {
         .unwrap_or_else(|| panic!("no infer entry: {all:?}"));
     let waited: f64 = ["faces", "layout", "segment"]
         .iter()
-        .map(|s| ms(&timing, s).unwrap())
+        .map(|s| ms(timing, s).unwrap())
         .sum();
     assert!(infer > 0.0 && infer <= waited, "{all:?}");
 }
