@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use idphoto::geometry::{self, FaceBox, Matte};
 use idphoto::options::Options;
-use idphoto::region::Region;
 
 fn median(mut runs: Vec<Duration>) -> f64 {
     runs.sort();
@@ -55,15 +54,11 @@ fn main() {
     ];
     let options = Options::parse(&fields).expect("options");
     let out = (options.preset.width_px, options.preset.height_px);
-    let matte = Matte {
-        alpha: alpha.as_raw(),
-        width: alpha.width(),
-        height: alpha.height(),
-    };
+    let matte = Matte::whole(alpha.as_raw(), alpha.width(), alpha.height());
     let (place_ms, placement) =
         time(|| geometry::place(&face, &matte, &options.preset, out, 0.0, false).expect("placed"));
     let (warp_ms, layer) = time(|| {
-        idphoto::matting::warp(&rgb, &alpha, out.0, out.1, placement.scale, |x, y| {
+        idphoto::matting::warp(&rgb, &matte, out.0, out.1, placement.scale, |x, y| {
             placement.to_source(x, y)
         })
         .expect("the photo is here")
@@ -107,10 +102,8 @@ fn main() {
         .expect("encoded");
         out
     });
-    let region = Region::whole(rgb.dimensions());
-    let (make_ms, _) = time(|| {
-        idphoto::photo::make(&rgb, alpha.clone(), region, &face, &options, |_| None).expect("made")
-    });
+    let (make_ms, _) =
+        time(|| idphoto::photo::make(&rgb, &matte, &face, &options, |_| None).expect("made"));
     println!(
         "{size} {layout}: decode {decode_ms:.1} ms | place {place_ms:.1} | warp {warp_ms:.1} | foreground {fg_ms:.1} | composite {composite_ms:.1} | sheet {sheet_ms:.1} | encode {encode_ms:.1} ({} KB; image's encoder {image_encode_ms:.1} ms, {} KB) | photo::make {make_ms:.1}",
         encoded.len() / 1024,

@@ -218,21 +218,64 @@ impl Placement {
     }
 }
 
-/// A matte (alpha 0..255) of the source's size.
+/// The subject's matte (alpha 0..255) over part of a photo: `width`×`height` values at
+/// (`x`, `y`) of a photo of `photo` pixels; the rest of the photo is background. A model that
+/// segmented a region of the photo gives its matte for that region only.
 pub struct Matte<'a> {
     pub alpha: &'a [u8],
+    pub x: u32,
+    pub y: u32,
     pub width: u32,
     pub height: u32,
+    pub photo: (u32, u32),
 }
 
-impl Matte<'_> {
-    /// Whether the source point is the person; `None` outside the image.
+impl<'a> Matte<'a> {
+    /// A matte of the whole `width`×`height` photo.
+    pub fn whole(alpha: &'a [u8], width: u32, height: u32) -> Self {
+        Matte {
+            alpha,
+            x: 0,
+            y: 0,
+            width,
+            height,
+            photo: (width, height),
+        }
+    }
+
+    /// The value at photo pixel (`x`, `y`): background outside the matte's part.
+    pub fn at(&self, x: u32, y: u32) -> u8 {
+        let (x, y) = (x.wrapping_sub(self.x), y.wrapping_sub(self.y));
+        if x < self.width && y < self.height {
+            self.alpha[y as usize * self.width as usize + x as usize]
+        } else {
+            0
+        }
+    }
+
+    /// The values of the photo's rectangle `(x, y, width, height)`, row by row.
+    pub fn cut(&self, (x, y, width, height): (u32, u32, u32, u32)) -> Vec<u8> {
+        let mut out = vec![0u8; width as usize * height as usize];
+        let (from, to) = (x.max(self.x), (x + width).min(self.x + self.width));
+        if from < to {
+            for row in y.max(self.y)..(y + height).min(self.y + self.height) {
+                let src = (row - self.y) as usize * self.width as usize;
+                let dst = (row - y) as usize * width as usize;
+                out[dst + (from - x) as usize..dst + (to - x) as usize].copy_from_slice(
+                    &self.alpha[src + (from - self.x) as usize..src + (to - self.x) as usize],
+                );
+            }
+        }
+        out
+    }
+
+    /// Whether the source point is the person; `None` outside the photo.
     fn person_at(&self, p: [f32; 2]) -> Option<bool> {
         let (x, y) = (p[0].round(), p[1].round());
-        if x < 0.0 || y < 0.0 || x >= self.width as f32 || y >= self.height as f32 {
+        if x < 0.0 || y < 0.0 || x >= self.photo.0 as f32 || y >= self.photo.1 as f32 {
             return None;
         }
-        Some(self.alpha[y as usize * self.width as usize + x as usize] >= FOREGROUND)
+        Some(self.at(x as u32, y as u32) >= FOREGROUND)
     }
 }
 
@@ -324,7 +367,7 @@ pub fn place(
     let right = [tilt.cos(), tilt.sin()];
     let down = [-right[1], right[0]];
     // Sides and chin must be inside the photo.
-    let (w, h) = (matte.width as f32, matte.height as f32);
+    let (w, h) = (matte.photo.0 as f32, matte.photo.1 as f32);
     if face.x < 0.0 || face.x + face.width > w {
         return Err(Refusal::HeadCutOff(if face.x < 0.0 {
             "left"
@@ -419,11 +462,7 @@ mod tests {
     #[test]
     fn the_head_lands_where_the_preset_says() {
         let (alpha, face) = portrait(600, 800, 150.0, 450.0, 300.0);
-        let matte = Matte {
-            alpha: &alpha,
-            width: 600,
-            height: 800,
-        };
+        let matte = Matte::whole(&alpha, 600, 800);
         for p in presets::PRESETS {
             let placement = place(&face, &matte, p, (p.width_px, p.height_px), 0.0, false).unwrap();
             let got = placement.achieved(&face);
@@ -449,11 +488,7 @@ mod tests {
         let p = presets::find("cn-1inch").unwrap();
         // The hair just reaches the top edge: made, with the warning; refused when strict.
         let (alpha, face) = portrait(600, 800, 0.0, 300.0, 300.0);
-        let matte = Matte {
-            alpha: &alpha,
-            width: 600,
-            height: 800,
-        };
+        let matte = Matte::whole(&alpha, 600, 800);
         let touching = place(&face, &matte, p, (295, 413), 0.0, false).unwrap();
         assert!(touching.crown_touches_top);
         assert_eq!(
@@ -462,32 +497,20 @@ mod tests {
         );
         // A sixth of the head above the edge: refused.
         let (alpha, face) = portrait(600, 800, -60.0, 300.0, 300.0);
-        let matte = Matte {
-            alpha: &alpha,
-            width: 600,
-            height: 800,
-        };
+        let matte = Matte::whole(&alpha, 600, 800);
         assert_eq!(
             place(&face, &matte, p, (295, 413), 0.0, false),
             Err(Refusal::HeadCutOff("top"))
         );
         let (alpha, face) = portrait(600, 800, 300.0, 340.0, 300.0);
-        let matte = Matte {
-            alpha: &alpha,
-            width: 600,
-            height: 800,
-        };
+        let matte = Matte::whole(&alpha, 600, 800);
         assert!(matches!(
             place(&face, &matte, p, (295, 413), 0.0, false),
             Err(Refusal::FaceTooSmall { .. })
         ));
         let empty = vec![0u8; 600 * 800];
         let (_, face) = portrait(600, 800, 150.0, 450.0, 300.0);
-        let matte = Matte {
-            alpha: &empty,
-            width: 600,
-            height: 800,
-        };
+        let matte = Matte::whole(&empty, 600, 800);
         assert_eq!(
             place(&face, &matte, p, (295, 413), 0.0, false),
             Err(Refusal::NoPerson)
@@ -498,11 +521,7 @@ mod tests {
     fn tilted_eyes_are_levelled() {
         let (alpha, mut face) = portrait(600, 800, 150.0, 450.0, 300.0);
         face.landmarks[1][1] += 20.0; // about 10° on a 110 px eye distance
-        let matte = Matte {
-            alpha: &alpha,
-            width: 600,
-            height: 800,
-        };
+        let matte = Matte::whole(&alpha, 600, 800);
         let p = presets::find("cn-1inch").unwrap();
         let placement = place(&face, &matte, p, (295, 413), 0.0, false).unwrap();
         assert!(placement.tilt_deg > 11.0 && placement.tilt_deg < 14.0);
@@ -531,11 +550,7 @@ mod tests {
                 alpha[y * 600 + x] = 255;
             }
         }
-        let matte = Matte {
-            alpha: &alpha,
-            width: 600,
-            height: 300,
-        };
+        let matte = Matte::whole(&alpha, 600, 300);
         assert_eq!(people_among(&[face(300.0, 180.0)], &matte), 0);
         assert_eq!(people_among(&[face(10.0, 180.0)], &matte), 1);
     }

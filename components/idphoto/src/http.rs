@@ -96,8 +96,8 @@ fn segment_and_make(
         .crop(region)
         .and_then(|part| segmentation::segment_at(&part, model, side));
     timing.mark("segment");
-    let made = with_matte(matte, region, size, |alpha| {
-        photo::make(photo, alpha, region, face, options, eye_angle)
+    let made = with_matte(matte, region, size, |matte| {
+        photo::make(photo, matte, face, options, eye_angle)
     })?;
     timing.mark("compose");
     if !matches!(made, Err(PhotoError::OutsideRegion)) {
@@ -106,8 +106,8 @@ fn segment_and_make(
     let whole = Region::whole(size);
     let matte = segmentation::segment(photo.image, model);
     timing.mark("segment");
-    let made = with_matte(matte, whole, size, |alpha| {
-        photo::make(photo, alpha, whole, face, options, eye_angle)
+    let made = with_matte(matte, whole, size, |matte| {
+        photo::make(photo, matte, face, options, eye_angle)
     })?;
     timing.mark("compose");
     Ok((made, whole, placement))
@@ -123,35 +123,32 @@ fn placed_region(
     broad: Region,
 ) -> Result<Region, &'static str> {
     let size = photo.size;
+    // `segment-at`: the placement needs the outline, not fine detail, so the matte comes back
+    // through the cheaper filter (the fast model's size is fixed; `side` changes nothing else).
     let matte = photo
         .crop(broad)
-        .and_then(|part| segmentation::segment(&part, Some(LAYOUT_MODEL)))
+        .and_then(|part| segmentation::segment_at(&part, Some(LAYOUT_MODEL), MODEL_SIDE))
         .map_err(|e| error_code(&e))?;
-    let alpha = broad.paste(matte, size).ok_or("matte_size")?;
-    let matte = geometry::Matte {
-        alpha: alpha.as_raw(),
-        width: size.0,
-        height: size.1,
-    };
+    let matte = broad.matte(&matte, size).ok_or("matte_size")?;
     let out = (options.preset.width_px, options.preset.height_px);
     let placement = geometry::place(face, &matte, &options.preset, out, 0.0, options.strict)
         .map_err(|_| "refused")?;
     Ok(Region::around_crop(&placement, face, size))
 }
 
-/// Runs `make` on the matte of `region` pasted into a whole-photo matte, or answers the
+/// Runs `make` on the matte of `region` (background elsewhere in the photo), or answers the
 /// vision error.
 fn with_matte<T>(
     matte: Result<Vec<u8>, atelier_vision_guest::VisionError>,
     region: Region,
     size: (u32, u32),
-    make: impl FnOnce(image::GrayImage) -> T,
+    make: impl FnOnce(&geometry::Matte) -> T,
 ) -> Result<T, Response> {
-    let matte = matte.map_err(|e| vision_response(&e))?;
-    let alpha = region.paste(matte, size).ok_or_else(|| {
+    let alpha = matte.map_err(|e| vision_response(&e))?;
+    let matte = region.matte(&alpha, size).ok_or_else(|| {
         Response::error(500, "vision_failed", "the matte has the wrong size", None)
     })?;
-    Ok(make(alpha))
+    Ok(make(&matte))
 }
 
 pub fn route(req: Request) -> Response {
@@ -246,14 +243,8 @@ fn make(req: &Request) -> Response {
                 None,
             );
         }
-        let people = geometry::people_among(
-            &rivals,
-            &geometry::Matte {
-                alpha: &alpha,
-                width,
-                height,
-            },
-        );
+        let people =
+            geometry::people_among(&rivals, &geometry::Matte::whole(&alpha, width, height));
         timing.mark("people");
         if people > 0 {
             let r = geometry::Refusal::SeveralFaces(people + 1);

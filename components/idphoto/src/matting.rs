@@ -4,7 +4,9 @@
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::{GrayImage, RgbImage, RgbaImage};
+use image::{RgbImage, RgbaImage};
+
+use crate::geometry::Matte;
 
 use crate::options::Render;
 
@@ -115,14 +117,14 @@ impl Source for RgbImage {
     }
 }
 
-/// Resamples the photo's colour (from `source`) and `alpha` (its size) into a
+/// Resamples the photo's colour (from `source`) and its `matte` into a
 /// `width`×`height` layer, output pixel centre `(x, y)` reading the photo at `to_source(x, y)`,
 /// which must be affine (levelling, scaling and cropping are).
 /// When the output is much smaller than the region it reads, that region is first shrunk with
 /// a filter so nothing aliases. Fails only when the source cannot be read.
 pub fn warp(
     source: &impl Source,
-    alpha: &GrayImage,
+    matte: &Matte,
     width: u32,
     height: u32,
     scale: f32,
@@ -151,13 +153,8 @@ pub fn warp(
             src_rgb.len()
         ));
     }
-    let src_alpha = shrink(
-        alpha.as_raw(),
-        alpha.dimensions(),
-        PixelType::U8,
-        (x0, y0, cw, ch),
-        (tw, th),
-    );
+    let alpha = matte.cut((x0, y0, cw, ch));
+    let src_alpha = shrink(&alpha, (cw, ch), PixelType::U8, (0, 0, cw, ch), (tw, th));
     let (fx, fy) = (tw as f32 / cw as f32, th as f32 / ch as f32);
     // Where output pixel (x, y) reads the shrunk rectangle: `to_source` is affine, so that
     // position is `origin + x·step_x + y·step_y`.
@@ -723,7 +720,8 @@ mod tests {
     #[test]
     fn warp_keeps_pixels_continues_the_person_past_the_bottom_and_sides_not_the_top() {
         let rgb = RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 10, y as u8 * 10, 0]));
-        let alpha = GrayImage::from_pixel(8, 8, image::Luma([255]));
+        let alpha = [255; 64];
+        let alpha = Matte::whole(&alpha, 8, 8);
         let layer = warp(&rgb, &alpha, 10, 8, 1.0, |x, y| [x, y]).unwrap();
         assert!((layer.rgb[3 * (2 * 10 + 3)] - 30.0 / 255.0).abs() < 1e-4);
         assert_eq!(layer.alpha[2 * 10 + 3], 1.0);

@@ -1,7 +1,7 @@
 //! From a source image, its matte and its one face to the finished file: place the head,
 //! resample, clean the edges, composite (or cut out), lay out a print sheet, encode.
 
-use image::{GrayImage, RgbImage};
+use image::RgbImage;
 
 use crate::matting::Source;
 
@@ -51,26 +51,26 @@ fn preview(layer: &matting::Layer) -> RgbImage {
     })
 }
 
-/// Makes the ID photo from the photo in `source`. `alpha` is the matte at the photo's size,
-/// computed for `region` of it (background elsewhere). Landmark detectors
+/// Makes the ID photo from the photo in `source` and the subject's `matte`, computed for a
+/// region of it (which the crop must not read beyond). Landmark detectors
 /// underestimate a tilted face's angle, so after levelling, `eye_angle` measures the eye line
 /// of the levelled result (degrees, `None` when it cannot tell) and a residual is corrected.
 pub fn make(
     source: &impl Source,
-    alpha: GrayImage,
-    region: Region,
+    matte: &Matte,
     face: &FaceBox,
     options: &Options,
     eye_angle: impl Fn(&RgbImage) -> Option<f32>,
 ) -> Result<Finished, PhotoError> {
     let size = (options.preset.width_px, options.preset.height_px);
-    let matte = Matte {
-        alpha: alpha.as_raw(),
-        width: alpha.width(),
-        height: alpha.height(),
+    let region = Region {
+        x: matte.x,
+        y: matte.y,
+        width: matte.width,
+        height: matte.height,
     };
     let place = |extra| {
-        let placement = geometry::place(face, &matte, &options.preset, size, extra, options.strict)
+        let placement = geometry::place(face, matte, &options.preset, size, extra, options.strict)
             .map_err(PhotoError::Refused)?;
         if region.covers(&placement, source.dimensions()) {
             Ok(placement)
@@ -79,7 +79,7 @@ pub fn make(
         }
     };
     let warp = |p: &geometry::Placement| {
-        matting::warp(source, &alpha, size.0, size.1, p.scale, |x, y| {
+        matting::warp(source, matte, size.0, size.1, p.scale, |x, y| {
             p.to_source(x, y)
         })
         .map_err(PhotoError::Source)

@@ -9,9 +9,7 @@
 //! placement whose output reads outside it (where the region stops short of the photo's edge)
 //! is redone with a matte of the whole photo.
 
-use image::GrayImage;
-
-use crate::geometry::{FaceBox, Placement};
+use crate::geometry::{FaceBox, Matte, Placement};
 use crate::matting::source_bounds;
 
 /// Pixels on the longer side of the region the segmentation model sees. Against u2netp on the
@@ -102,27 +100,20 @@ impl Region {
         }
     }
 
-    /// Byte ranges of the region's rows in a packed image `w` pixels wide, `channels` deep.
-    fn rows(&self, w: u32, channels: usize) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-        let (x, width) = (self.x as usize * channels, self.width as usize * channels);
-        let stride = w as usize * channels;
-        (self.y as usize..(self.y + self.height) as usize)
-            .map(move |y| y * stride + x..y * stride + x + width)
-    }
-
-    /// A matte of the whole `(w, h)` photo from the region's matte: background outside it.
-    pub fn paste(&self, matte: Vec<u8>, (w, h): (u32, u32)) -> Option<GrayImage> {
-        if matte.len() != self.width as usize * self.height as usize
-            || self.x + self.width > w
-            || self.y + self.height > h
-        {
-            return None;
-        }
-        let mut full = vec![0u8; w as usize * h as usize];
-        for (row, src) in self.rows(w, 1).zip(matte.chunks_exact(self.width as usize)) {
-            full[row].copy_from_slice(src);
-        }
-        GrayImage::from_raw(w, h, full)
+    /// The region's matte (one value per pixel, rows top down) in a `(w, h)` photo; `None`
+    /// when `alpha` does not fit the region or the region the photo.
+    pub fn matte<'a>(&self, alpha: &'a [u8], (w, h): (u32, u32)) -> Option<Matte<'a>> {
+        let fits = alpha.len() == self.width as usize * self.height as usize
+            && self.x + self.width <= w
+            && self.y + self.height <= h;
+        fits.then_some(Matte {
+            alpha,
+            x: self.x,
+            y: self.y,
+            width: self.width,
+            height: self.height,
+            photo: (w, h),
+        })
     }
 
     /// Whether everything `placement` reads of a `(w, h)` photo lies inside the region, or
@@ -226,19 +217,24 @@ mod tests {
     }
 
     #[test]
-    fn paste_puts_the_region_back_in_place() {
+    fn a_region_matte_is_background_outside_the_region() {
         let r = Region {
             x: 2,
             y: 1,
             width: 2,
             height: 2,
         };
-        let full = r.paste(vec![255; 4], (5, 4)).unwrap();
-        assert_eq!(full.get_pixel(2, 1)[0], 255);
-        assert_eq!(full.get_pixel(3, 2)[0], 255);
-        assert_eq!(full.get_pixel(1, 1)[0], 0);
-        assert_eq!(full.get_pixel(4, 3)[0], 0);
-        assert!(r.paste(vec![0; 3], (5, 4)).is_none());
-        assert!(r.paste(vec![0; 4], (3, 4)).is_none());
+        let matte = r.matte(&[255; 4], (5, 4)).unwrap();
+        assert_eq!(matte.at(2, 1), 255);
+        assert_eq!(matte.at(3, 2), 255);
+        assert_eq!(matte.at(1, 1), 0);
+        assert_eq!(matte.at(4, 3), 0);
+        assert_eq!(
+            matte.cut((1, 0, 3, 3)),
+            [0, 0, 0, 0, 255, 255, 0, 255, 255],
+            "a rectangle across the region's edge"
+        );
+        assert!(r.matte(&[0; 3], (5, 4)).is_none());
+        assert!(r.matte(&[0; 4], (3, 4)).is_none());
     }
 }

@@ -508,8 +508,12 @@ impl Vision {
             .map_err(|_| failed(name, "the model's worker stopped"))?;
         timing.add_inference(took);
         let plane = plane?;
+        let filter = match side {
+            Some(_) => resize::Filter::Bilinear,
+            None => resize::Filter::Lanczos3,
+        };
         tokio::task::spawn_blocking(move || {
-            segment::postprocess(&plane, model_size, output.normalize, size)
+            segment::postprocess(&plane, model_size, output.normalize, size, filter)
         })
         .await
         .map_err(fail)

@@ -2,7 +2,8 @@
 //! resize to the model's input (Lanczos; the configured size, or a smaller one for `segment-at`), scale (by the image's max value or a constant),
 //! normalise per channel, lay out NCHW or NHWC; afterwards take the output channel, stretch it
 //! min–max when configured, quantise to 8 bits (truncating, like rembg) and resize back to the
-//! image's size (Lanczos).
+//! image's size (Lanczos; linear for `segment-at`, whose caller traded detail for speed: a
+//! third of the taps, and the matte is mostly enlarged there).
 
 use image::RgbImage;
 
@@ -36,12 +37,13 @@ pub fn preprocess(image: &RgbImage, input: &InputSpec, (w, h): (u32, u32)) -> Ve
     data
 }
 
-/// Turns one model output plane (`model_size`) into a matte of `size`.
+/// Turns one model output plane (`model_size`) into a matte of `size`, resized with `filter`.
 pub fn postprocess(
     plane: &[f32],
     model_size: (u32, u32),
     normalize: Normalize,
     size: (u32, u32),
+    filter: Filter,
 ) -> Vec<u8> {
     let (lo, hi) = match normalize {
         Normalize::Minmax => plane
@@ -54,5 +56,5 @@ pub fn postprocess(
         .iter()
         .map(|&v| (((v - lo) / range).clamp(0.0, 1.0) * 255.0) as u8)
         .collect();
-    resize(&bytes, model_size, size, 1, Filter::Lanczos3)
+    resize(&bytes, model_size, size, 1, filter)
 }
