@@ -510,17 +510,19 @@ pub fn byte(v: f32) -> u8 {
 /// Foreground over the background colour.
 pub fn composite(layer: &Layer, fg: &[f32], colour: [u8; 3], render: Render) -> RgbImage {
     let (w, h) = (layer.width, layer.height);
-    let mut out = RgbImage::new(w, h);
-    for y in 0..h {
-        let bg = background_at(colour, render, y, h);
-        for x in 0..w {
-            let i = (y * w + x) as usize;
-            let a = layer.alpha[i];
-            let px = std::array::from_fn(|c| byte(fg[3 * i + c] * 255.0 * a + bg[c] * (1.0 - a)));
-            out.put_pixel(x, y, image::Rgb(px));
+    let mut out = Vec::with_capacity(3 * w as usize * h as usize);
+    for (y, (alpha, fg)) in layer
+        .alpha
+        .chunks_exact(w as usize)
+        .zip(fg.chunks_exact(3 * w as usize))
+        .enumerate()
+    {
+        let bg = background_at(colour, render, y as u32, h);
+        for (&a, px) in alpha.iter().zip(fg.chunks_exact(3)) {
+            out.extend((0..3).map(|c| byte(px[c] * 255.0 * a + bg[c] * (1.0 - a))));
         }
     }
-    out
+    RgbImage::from_raw(w, h, out).expect("sized to the layer")
 }
 
 /// The transparent cut-out: foreground colours with the matte as alpha.
