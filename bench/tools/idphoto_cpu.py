@@ -8,10 +8,11 @@ alone, so a model run's wall time is its CPU time, and
 
     CPU outside inference = (server CPU - the server's idle CPU - sum of infer) / photos.
 
-Several endpoints (name=url) are measured in alternating blocks, so that a machine whose speed
-drifts treats them alike; compare them as ratios.
+Several endpoints (name=url, or name=url@pid when it is another server than --pid) are
+measured in alternating blocks, so that a machine whose speed drifts treats them alike;
+compare them as ratios.
 
-Usage: idphoto_cpu.py --pid PID --image IMAGE [--photos N] [--field k=v ...] name=url ...
+Usage: idphoto_cpu.py --pid PID --image IMAGE [--photos N] [--field k=v ...] name=url[@pid] ...
 """
 
 import argparse
@@ -68,7 +69,11 @@ def main():
     ap.add_argument("endpoints", nargs="+")
     args = ap.parse_args()
     body, content_type = multipart(args.image, [f.split("=", 1) for f in args.field])
-    endpoints = [e.split("=", 1) for e in args.endpoints]
+    endpoints = []
+    for e in args.endpoints:
+        name, url = e.split("=", 1)
+        url, _, pid = url.partition("@")
+        endpoints.append((name, url, int(pid) if pid else args.pid))
 
     def post(url):
         req = urllib.request.Request(url, data=body, headers={"content-type": content_type})
@@ -76,29 +81,42 @@ def main():
             resp.read()
             return timings(resp.headers)
 
-    for _, url in endpoints:
+    for _, url, _ in endpoints:
         for _ in range(3):
             post(url)
-    start, cpu = time.monotonic(), cpu_seconds(args.pid)
-    time.sleep(2)
-    idle_rate = (cpu_seconds(args.pid) - cpu) / (time.monotonic() - start)
+    pids = sorted({pid for _, _, pid in endpoints})
+    start, cpu = time.monotonic(), {pid: cpu_seconds(pid) for pid in pids}
+    time.sleep(4)
+    took = time.monotonic() - start
+    idle = {pid: (cpu_seconds(pid) - cpu[pid]) / took for pid in pids}
 
-    seen = {name: [] for name, _ in endpoints}
-    used = {name: 0.0 for name, _ in endpoints}
-    wall = {name: 0.0 for name, _ in endpoints}
+    seen = {name: [] for name, _, _ in endpoints}
+    used = {name: 0.0 for name, _, _ in endpoints}
+    wall = {name: 0.0 for name, _, _ in endpoints}
     while any(len(v) < args.photos for v in seen.values()):
-        for name, url in endpoints:
+        for name, url, pid in endpoints:
             n = min(BLOCK, args.photos - len(seen[name]))
-            start, cpu = time.monotonic(), cpu_seconds(args.pid)
+            start, cpu = time.monotonic(), cpu_seconds(pid)
             seen[name].extend(post(url) for _ in range(n))
             took = time.monotonic() - start
             wall[name] += took
-            used[name] += cpu_seconds(args.pid) - cpu - idle_rate * took
-    print(f"idle {idle_rate * 1e3:.1f} ms of CPU a second, subtracted")
-    for name, _ in endpoints:
+            used[name] += cpu_seconds(pid) - cpu - idle[pid] * took
+    rates = ", ".join(f"{idle[pid] * 1e3:.1f}" for pid in pids)
+    print(f"idle CPU subtracted: {rates} ms a second")
+    # A host from before the `infer` entry reports no model time; the models saw the same
+    # inputs, so it is taken as the mean of the hosts that report it, and said so.
+    reported = [
+        sum(s["infer"] for s in seen[name]) / len(seen[name]) / 1e3
+        for name, _, _ in endpoints
+        if all("infer" in s for s in seen[name])
+    ]
+    for name, _, _ in endpoints:
         photos = seen[name]
         n = len(photos)
         infer = sum(s.get("infer", 0.0) for s in photos) / 1e3
+        borrowed = infer == 0.0 and reported
+        if borrowed:
+            infer = statistics.mean(reported) * n
         outside = (used[name] - infer) / n * 1e3
         stages = ", ".join(
             f"{k} {statistics.median(s.get(k, 0) for s in photos):.1f}"
@@ -109,6 +127,7 @@ def main():
             f"{name}: {n} photos, server CPU {used[name] / n * 1e3:.1f} ms a photo, model "
             f"inference {infer / n * 1e3:.1f}, outside inference {outside:.1f}; wall "
             f"{wall[name] / n * 1e3:.1f} ms; stage medians (ms): {stages}"
+            + (" (no infer entry: the others' model time used)" if borrowed else "")
         )
 
 
