@@ -300,6 +300,26 @@ fn json_variant_reports_face_and_geometry() {
 }
 
 #[test]
+fn jpeg_colour_is_half_resolution_unless_full_is_asked() {
+    let server = Server::start(&manifest());
+    let photo = portrait("fr_obama.jpg");
+    // The luma component's sampling factors in the JPEG frame header (SOF0).
+    let factors = |query: &str| {
+        let r = idphoto(&server, query, &photo);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let at = r.body.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+        (r.body[at + 11], r.body.len())
+    };
+    let (half, half_bytes) = factors("size=cn-1inch");
+    let (full, full_bytes) = factors("size=cn-1inch&chroma=full");
+    assert_eq!((half, full), (0x22, 0x11), "4:2:0 by default, 4:4:4 asked");
+    assert!(half_bytes < full_bytes, "{half_bytes} vs {full_bytes}");
+    let r = idphoto(&server, "chroma=quarter", &photo);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["param"], "chroma");
+}
+
+#[test]
 fn max_kb_is_respected() {
     let server = Server::start(&manifest());
     let full = idphoto(

@@ -81,6 +81,7 @@ fn main() {
             &idphoto::encode::Pixels::Rgb(&pixels),
             options.format,
             options.quality,
+            options.chroma,
             options.dpi,
             options.max_kb,
         )

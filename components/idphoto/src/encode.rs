@@ -3,7 +3,7 @@
 
 use image::ExtendedColorType;
 
-use crate::options::Format;
+use crate::options::{Chroma, Format};
 
 /// Pixels of any layout the encoder takes.
 pub enum Pixels<'a> {
@@ -46,7 +46,7 @@ pub enum EncodeError {
 /// Lowest JPEG quality tried to meet a size limit.
 pub const MIN_QUALITY: u8 = 10;
 
-fn jpeg(pixels: &Pixels, quality: u8, dpi: u32) -> Result<Vec<u8>, EncodeError> {
+fn jpeg(pixels: &Pixels, quality: u8, chroma: Chroma, dpi: u32) -> Result<Vec<u8>, EncodeError> {
     let (data, w, h, _, _) = pixels.parts();
     let colour = match pixels {
         Pixels::Rgb(_) => jpeg_encoder::ColorType::Rgb,
@@ -59,6 +59,10 @@ fn jpeg(pixels: &Pixels, quality: u8, dpi: u32) -> Result<Vec<u8>, EncodeError> 
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
     let dpi = dpi.min(u32::from(u16::MAX)) as u16;
     encoder.set_density(jpeg_encoder::Density::Inch { x: dpi, y: dpi });
+    encoder.set_sampling_factor(match chroma {
+        Chroma::Half => jpeg_encoder::SamplingFactor::F_2_2,
+        Chroma::Full => jpeg_encoder::SamplingFactor::F_1_1,
+    });
     encoder
         .encode(data, side(w)?, side(h)?, colour)
         .map_err(|e| EncodeError::Failed(e.to_string()))?;
@@ -84,12 +88,13 @@ fn png(pixels: &Pixels, dpi: u32) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
-/// Encodes at `quality` (JPEG), or at the highest quality at or below it whose file fits
-/// `max_kb` (found by bisection).
+/// Encodes at `quality` with `chroma` (JPEG), or at the highest quality at or below it whose
+/// file fits `max_kb` (found by bisection).
 pub fn encode(
     pixels: &Pixels,
     format: Format,
     quality: u8,
+    chroma: Chroma,
     dpi: u32,
     max_kb: Option<u32>,
 ) -> Result<Vec<u8>, EncodeError> {
@@ -107,11 +112,11 @@ pub fn encode(
             }
         }
         Format::Jpeg => {
-            let first = jpeg(pixels, quality, dpi)?;
+            let first = jpeg(pixels, quality, chroma, dpi)?;
             if fits(&first) {
                 return Ok(first);
             }
-            let smallest = jpeg(pixels, MIN_QUALITY.min(quality), dpi)?;
+            let smallest = jpeg(pixels, MIN_QUALITY.min(quality), chroma, dpi)?;
             if !fits(&smallest) {
                 return Err(EncodeError::TooLarge {
                     max_kb: max_kb.unwrap_or_default(),
@@ -122,7 +127,7 @@ pub fn encode(
             let (mut lo, mut hi, mut best) = (MIN_QUALITY.min(quality), quality, smallest);
             while hi - lo > 1 {
                 let mid = lo + (hi - lo) / 2;
-                let bytes = jpeg(pixels, mid, dpi)?;
+                let bytes = jpeg(pixels, mid, chroma, dpi)?;
                 if fits(&bytes) {
                     lo = mid;
                     best = bytes;
@@ -149,7 +154,15 @@ mod tests {
     #[test]
     fn jpeg_carries_dpi_in_jfif() {
         let img = noisy();
-        let bytes = encode(&Pixels::Rgb(&img), Format::Jpeg, 90, 350, None).unwrap();
+        let bytes = encode(
+            &Pixels::Rgb(&img),
+            Format::Jpeg,
+            90,
+            Chroma::Half,
+            350,
+            None,
+        )
+        .unwrap();
         // JFIF APP0: "JFIF\0", version, units = 1 (dpi), x density, y density.
         let at = bytes.windows(5).position(|w| w == b"JFIF\0").unwrap();
         assert_eq!(bytes[at + 7], 1);
@@ -158,9 +171,25 @@ mod tests {
     }
 
     #[test]
+    fn jpeg_colour_resolution_is_as_asked() {
+        let img = noisy();
+        // The luma component's sampling factors in the frame header (SOF0: FF C0, length,
+        // precision, height, width, components, then id and factors per component).
+        let luma_factors = |chroma| {
+            let bytes = encode(&Pixels::Rgb(&img), Format::Jpeg, 95, chroma, 300, None).unwrap();
+            let at = bytes.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+            (bytes[at + 11], bytes.len())
+        };
+        let (half, half_len) = luma_factors(Chroma::Half);
+        let (full, full_len) = luma_factors(Chroma::Full);
+        assert_eq!((half, full), (0x22, 0x11), "4:2:0 and 4:4:4");
+        assert!(half_len < full_len);
+    }
+
+    #[test]
     fn png_carries_dpi_in_phys() {
         let img = noisy();
-        let bytes = encode(&Pixels::Rgb(&img), Format::Png, 90, 300, None).unwrap();
+        let bytes = encode(&Pixels::Rgb(&img), Format::Png, 90, Chroma::Half, 300, None).unwrap();
         let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
         let reader = decoder.read_info().unwrap();
         let dims = reader.info().pixel_dims.unwrap();
@@ -170,9 +199,25 @@ mod tests {
     #[test]
     fn max_kb_is_met_with_the_best_quality_that_fits() {
         let img = noisy();
-        let full = encode(&Pixels::Rgb(&img), Format::Jpeg, 95, 300, None).unwrap();
+        let full = encode(
+            &Pixels::Rgb(&img),
+            Format::Jpeg,
+            95,
+            Chroma::Half,
+            300,
+            None,
+        )
+        .unwrap();
         let limit = (full.len() / 1024 / 2) as u32;
-        let bytes = encode(&Pixels::Rgb(&img), Format::Jpeg, 95, 300, Some(limit)).unwrap();
+        let bytes = encode(
+            &Pixels::Rgb(&img),
+            Format::Jpeg,
+            95,
+            Chroma::Half,
+            300,
+            Some(limit),
+        )
+        .unwrap();
         assert!(bytes.len() <= limit as usize * 1024);
         assert!(
             bytes.len() > limit as usize * 1024 * 3 / 5,
@@ -180,11 +225,25 @@ mod tests {
             bytes.len()
         );
         assert!(matches!(
-            encode(&Pixels::Rgb(&img), Format::Jpeg, 95, 300, Some(1)),
+            encode(
+                &Pixels::Rgb(&img),
+                Format::Jpeg,
+                95,
+                Chroma::Half,
+                300,
+                Some(1)
+            ),
             Err(EncodeError::TooLarge { max_kb: 1, .. })
         ));
         assert!(matches!(
-            encode(&Pixels::Rgb(&img), Format::Png, 95, 300, Some(1)),
+            encode(
+                &Pixels::Rgb(&img),
+                Format::Png,
+                95,
+                Chroma::Half,
+                300,
+                Some(1)
+            ),
             Err(EncodeError::TooLarge { .. })
         ));
     }

@@ -121,6 +121,7 @@ pub fn make(
         &pixels,
         options.format,
         options.quality,
+        options.chroma,
         options.dpi,
         options.max_kb,
     )
