@@ -368,15 +368,12 @@ const SOFT: f32 = 0.02;
 /// blurred with a margin of the window's radius.
 pub fn foreground(layer: &Layer) -> Vec<f32> {
     let (w, h) = (layer.width as usize, layer.height as usize);
-    let side = w.max(h) as f32;
-    let coarse = ((side * 0.045).round() as usize).max(2);
-    let fine = ((side * 0.006).round() as usize).max(1);
-    let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
-    let rgb = halve::<3>(&layer.rgb, w, h);
-    let alpha = halve::<1>(&layer.alpha, w, h);
-    let means = local_means(&rgb, &rgb, &alpha, hw, hh, coarse);
-    let coarse_fg = corrected_foreground(&rgb, &alpha, &means);
-    let coarse_bg = local_background(&means);
+    let Coarse {
+        fg: coarse_fg,
+        bg: coarse_bg,
+        half: (hw, hh),
+        fine,
+    } = Coarse::of(layer);
     let mut out = layer.rgb.clone();
     for ty in (0..h).step_by(TILE) {
         for tx in (0..w).step_by(TILE) {
@@ -406,6 +403,33 @@ pub fn foreground(layer: &Layer) -> Vec<f32> {
         }
     }
     out
+}
+
+/// Blur fusion's coarse pass, at half resolution, and the fine pass's window radius.
+struct Coarse {
+    /// Foreground and background estimates, `half` in size, RGB interleaved.
+    fg: Vec<f32>,
+    bg: Vec<f32>,
+    half: (usize, usize),
+    fine: usize,
+}
+
+impl Coarse {
+    fn of(layer: &Layer) -> Coarse {
+        let (w, h) = (layer.width as usize, layer.height as usize);
+        let side = w.max(h) as f32;
+        let coarse = ((side * 0.045).round() as usize).max(2);
+        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
+        let rgb = halve::<3>(&layer.rgb, w, h);
+        let alpha = halve::<1>(&layer.alpha, w, h);
+        let means = local_means(&rgb, &rgb, &alpha, hw, hh, coarse);
+        Coarse {
+            fg: corrected_foreground(&rgb, &alpha, &means),
+            bg: local_background(&means),
+            half: (hw, hh),
+            fine: ((side * 0.006).round() as usize).max(1),
+        }
+    }
 }
 
 /// A rectangle of a full-resolution image: `rw`×`rh` from (`x0`, `y0`).
@@ -647,27 +671,16 @@ mod tests {
     /// The fine pass over the whole image, as it ran before it went tile by tile.
     fn whole_image_foreground(layer: &Layer) -> Vec<f32> {
         let (w, h) = (layer.width as usize, layer.height as usize);
-        let side = w.max(h) as f32;
-        let coarse = ((side * 0.045).round() as usize).max(2);
-        let fine = ((side * 0.006).round() as usize).max(1);
-        let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
-        let rgb = halve::<3>(&layer.rgb, w, h);
-        let alpha = halve::<1>(&layer.alpha, w, h);
-        let means = local_means(&rgb, &rgb, &alpha, hw, hh, coarse);
+        let coarse = Coarse::of(layer);
         let all = Rect {
             x0: 0,
             y0: 0,
             rw: w,
             rh: h,
         };
-        let fg = double::<3>(
-            &corrected_foreground(&rgb, &alpha, &means),
-            (hw, hh),
-            (w, h),
-            all,
-        );
-        let bg = double::<3>(&local_background(&means), (hw, hh), (w, h), all);
-        let means = local_means(&fg, &bg, &layer.alpha, w, h, fine);
+        let fg = double::<3>(&coarse.fg, coarse.half, (w, h), all);
+        let bg = double::<3>(&coarse.bg, coarse.half, (w, h), all);
+        let means = local_means(&fg, &bg, &layer.alpha, w, h, coarse.fine);
         corrected_foreground(&layer.rgb, &layer.alpha, &means)
     }
 
