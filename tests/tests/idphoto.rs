@@ -842,6 +842,34 @@ fn the_body_continues_below_a_photo_cut_short_also_when_levelled() {
             "{what}: {:.0}% of the bottom row's middle is background: the photo's edge shows",
             share * 100.0
         );
+        // No wall around the head: beside the top of the head, farther than 0.6 face widths
+        // from its middle, the output is background (the detailed model once took the whole
+        // tight crop for the person here, and a rectangle of wall showed).
+        let face: Vec<f64> = made
+            .header("x-idphoto-face")
+            .unwrap()
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let out = image::load_from_memory(&made.body).unwrap().to_rgb8();
+        let top: f64 = made.header("x-idphoto-top-ratio").unwrap().parse().unwrap();
+        let crown = top * f64::from(out.height());
+        let (middle, reach) = (face[0] + face[2] / 2.0, 0.6 * face[2]);
+        let (mut zone, mut wall) = (0, 0);
+        for y in (crown + 5.0) as u32..(crown + 0.25 * face[3]) as u32 {
+            for x in 0..out.width() {
+                if (f64::from(x) - middle).abs() > reach {
+                    zone += 1;
+                    let p = out.get_pixel(x, y).0;
+                    wall += u32::from(p[0] < 200 || p[1] > 60 || p[2] > 60);
+                }
+            }
+        }
+        assert!(
+            zone > 500 && wall * 50 < zone,
+            "{what}: {wall} of {zone} pixels beside the head are not background: the wall shows ({:?})",
+            made.header("x-idphoto-placement")
+        );
     }
 }
 

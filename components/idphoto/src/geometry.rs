@@ -279,6 +279,37 @@ impl<'a> Matte<'a> {
     }
 }
 
+/// The share of `detailed`'s pixels (inside `fast`'s part of the photo) that are the person
+/// in `detailed` and background in `fast`: how much more than the person one matte took.
+pub fn person_beyond(detailed: &Matte, fast: &Matte) -> f32 {
+    let (mut person, mut beyond) = (0u32, 0u32);
+    let (x0, x1) = (
+        detailed.x.max(fast.x),
+        (detailed.x + detailed.width).min(fast.x + fast.width),
+    );
+    let (y0, y1) = (
+        detailed.y.max(fast.y),
+        (detailed.y + detailed.height).min(fast.y + fast.height),
+    );
+    let row = |m: &Matte, y: u32| -> std::ops::Range<usize> {
+        let start = (y - m.y) as usize * m.width as usize;
+        start + (x0 - m.x) as usize..start + (x1 - m.x) as usize
+    };
+    for y in (y0..y1).filter(|_| x0 < x1) {
+        let (d, f) = (&detailed.alpha[row(detailed, y)], &fast.alpha[row(fast, y)]);
+        for (&d, &f) in d.iter().zip(f) {
+            let on = u32::from(d >= FOREGROUND);
+            person += on;
+            beyond += on & u32::from(f < FOREGROUND);
+        }
+    }
+    if person == 0 {
+        0.0
+    } else {
+        beyond as f32 / person as f32
+    }
+}
+
 /// Finds the crown: walking up from the eye line along columns across the middle of the face,
 /// the highest point of the person reached before a clear gap of background; and whether a
 /// column ran into the photo's top edge on the person.
@@ -552,6 +583,10 @@ mod tests {
         }
         let matte = Matte::whole(&alpha, 600, 300);
         assert_eq!(people_among(&[face(300.0, 180.0)], &matte), 0);
+        // Against itself a matte takes no more than the person; against an empty one, all.
+        assert_eq!(person_beyond(&matte, &matte), 0.0);
+        let none = vec![0u8; alpha.len()];
+        assert_eq!(person_beyond(&matte, &Matte::whole(&none, 600, 300)), 1.0);
         assert_eq!(people_among(&[face(10.0, 180.0)], &matte), 1);
     }
 }

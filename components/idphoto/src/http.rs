@@ -20,10 +20,18 @@ use crate::region::{Region, MODEL_SIDE};
 /// (the host's manifest names it; without it, the generous region is segmented instead).
 const LAYOUT_MODEL: &str = "selfie";
 
+/// Share of the detailed matte that may be person where the fast model's is background. The
+/// two differ at hair and edges (a few percent); a detailed model that took the wall for the
+/// person is far beyond it (fr_obama cut at the chest: ~40%).
+const MAX_DISAGREEMENT: f32 = 0.15;
+
 /// How the segmented region was chosen, answered as `x-idphoto-placement` (and `placement`
 /// in JSON), so a photo made on the slower fallback path says so:
 /// - `selfie`: [`LAYOUT_MODEL`]'s matte placed the crop; the detailed model segmented it;
 /// - `direct`: the request asked for [`LAYOUT_MODEL`] itself, which segments the generous region;
+/// - `whole`: the detailed model's matte of the placed region disagreed with the fast model's
+///   (a salient-object model can take a whole tight crop for the subject, wall and all, when
+///   the photo is cut at the chest), so the whole photo was segmented instead;
 /// - `fallback:<reason>`: placing failed, the generous region was segmented instead; the reason
 ///   is the vision error's code (`overloaded`, `vision_failed`, `unknown_model`, …), or
 ///   `refused` when the photo was refused on the fast matte (the detailed matte then decides).
@@ -60,7 +68,8 @@ impl Source for HostPhoto<'_> {
 }
 
 /// Segments the region the crop needs and makes the photo; when the crop turns out to read
-/// beyond that region, segments the whole photo at the model's own size and makes it again.
+/// beyond that region, or the region's matte disagrees with the fast model's, segments the
+/// whole photo at the model's own size and makes it again.
 /// Also returns the region whose matte was used and how it was placed. Marks `layout`,
 /// `segment` and `compose` on `timing`.
 ///
@@ -77,18 +86,24 @@ fn segment_and_make(
     let size = photo.size;
     let model = options.model.as_deref();
     let broad = Region::around(face, size);
-    let (region, side, placement) = match model {
-        Some(LAYOUT_MODEL) => (broad, MODEL_SIDE, Placement("direct".into())),
+    let (region, side, mut placement, fast) = match model {
+        Some(LAYOUT_MODEL) => (broad, MODEL_SIDE, Placement("direct".into()), None),
         _ => {
             let placed = placed_region(photo, face, options, broad);
             timing.mark("layout");
             match placed {
-                Ok(tight) => (
+                Ok((tight, fast)) => (
                     tight,
                     tight.model_side(face),
                     Placement(LAYOUT_MODEL.into()),
+                    Some(fast),
                 ),
-                Err(reason) => (broad, MODEL_SIDE, Placement(format!("fallback:{reason}"))),
+                Err(reason) => (
+                    broad,
+                    MODEL_SIDE,
+                    Placement(format!("fallback:{reason}")),
+                    None,
+                ),
             }
         }
     };
@@ -96,12 +111,23 @@ fn segment_and_make(
         .crop(region)
         .and_then(|part| segmentation::segment_at(&part, model, side));
     timing.mark("segment");
-    let made = with_matte(matte, region, size, |matte| {
-        photo::make(photo, matte, face, options, eye_angle)
-    })?;
-    timing.mark("compose");
-    if !matches!(made, Err(PhotoError::OutsideRegion)) {
-        return Ok((made, region, placement));
+    let agrees = match (&matte, &fast) {
+        (Ok(alpha), Some(fast)) => region.matte(alpha, size).is_none_or(|detailed| {
+            let fast = broad.matte(fast, size).expect("checked when placed");
+            geometry::person_beyond(&detailed, &fast) <= MAX_DISAGREEMENT
+        }),
+        _ => true,
+    };
+    if agrees {
+        let made = with_matte(matte, region, size, |matte| {
+            photo::make(photo, matte, face, options, eye_angle)
+        })?;
+        timing.mark("compose");
+        if !matches!(made, Err(PhotoError::OutsideRegion)) {
+            return Ok((made, region, placement));
+        }
+    } else {
+        placement = Placement("whole".into());
     }
     let whole = Region::whole(size);
     let matte = segmentation::segment(photo.image, model);
@@ -114,14 +140,14 @@ fn segment_and_make(
 }
 
 /// The tight region: where [`LAYOUT_MODEL`]'s matte of the generous region places the crop,
-/// plus a margin. `Err` with the reason (see [`Placement`]) when that model is missing,
-/// busy or failing, or the photo is refused with its matte.
+/// plus a margin; and that matte (of `broad`). `Err` with the reason (see [`Placement`]) when
+/// that model is missing, busy or failing, or the photo is refused with its matte.
 fn placed_region(
     photo: &HostPhoto,
     face: &FaceBox,
     options: &Options,
     broad: Region,
-) -> Result<Region, &'static str> {
+) -> Result<(Region, Vec<u8>), &'static str> {
     let size = photo.size;
     // `segment-at`: the placement needs the outline, not fine detail, so the matte comes back
     // through the cheaper filter (the fast model's size is fixed; `side` changes nothing else).
@@ -129,11 +155,12 @@ fn placed_region(
         .crop(broad)
         .and_then(|part| segmentation::segment_at(&part, Some(LAYOUT_MODEL), MODEL_SIDE))
         .map_err(|e| error_code(&e))?;
-    let matte = broad.matte(&matte, size).ok_or("matte_size")?;
+    let alpha = matte;
+    let matte = broad.matte(&alpha, size).ok_or("matte_size")?;
     let out = (options.preset.width_px, options.preset.height_px);
     let placement = geometry::place(face, &matte, &options.preset, out, 0.0, options.strict)
         .map_err(|_| "refused")?;
-    Ok(Region::around_crop(&placement, face, size))
+    Ok((Region::around_crop(&placement, face, size), alpha))
 }
 
 /// Runs `make` on the matte of `region` (background elsewhere in the photo), or answers the
